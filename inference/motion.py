@@ -47,3 +47,22 @@ class CanonicalMotion:
 
     def global_rotations_and_positions(self) -> tuple[np.ndarray, np.ndarray]:
         return forward_kinematics(self.rotations, self.root)
+
+
+def resample_motion(motion: CanonicalMotion, fps: float) -> CanonicalMotion:
+    """The same motion sampled at another frame rate (slerp for rotations, linear for the root),
+    so keys land on whole frames of the user's scene."""
+    from .rotations import quat_slerp
+
+    if abs(fps - motion.fps) < 1e-9:
+        return motion
+    if fps <= 0:
+        raise ValueError("fps must be positive")
+    n_out = max(1, int(round(motion.duration * fps)))
+    t = np.arange(n_out) * (motion.fps / fps)
+    lo = np.clip(np.floor(t).astype(int), 0, motion.num_frames - 1)
+    hi = np.clip(lo + 1, 0, motion.num_frames - 1)
+    w = (t - lo)[:, None]
+    rot = quat_slerp(motion.rotations[lo], motion.rotations[hi], np.broadcast_to(w, (n_out, motion.rotations.shape[1])))
+    root = motion.root[lo] * (1 - w) + motion.root[hi] * w
+    return CanonicalMotion(rot, root, fps, dict(motion.meta))

@@ -1,0 +1,15 @@
+"""Operators: thin bpy layers over inference/ and retarget/. One operator per module."""
+
+from . import generate
+
+_modules = (generate,)
+
+
+def register() -> None:
+    for module in _modules:
+        module.register()
+
+
+def unregister() -> None:
+    for module in reversed(_modules):
+        module.unregister()

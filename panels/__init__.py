@@ -1,0 +1,15 @@
+"""Panels: UI only; they draw settings and call operators."""
+
+from . import gesture_panel
+
+_modules = (gesture_panel,)
+
+
+def register() -> None:
+    for module in _modules:
+        module.register()
+
+
+def unregister() -> None:
+    for module in reversed(_modules):
+        module.unregister()

@@ -1,0 +1,58 @@
+"""The "Gesture" tab of the 3D viewport's sidebar."""
+
+import bpy
+
+
+class GESTURA_PT_generate(bpy.types.Panel):
+    bl_label = "Generate Gestures"
+    bl_idname = "GESTURA_PT_generate"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Gesture"
+
+    def draw(self, context):
+        layout = self.layout
+        scene = context.scene
+        settings = scene.gestura
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+
+        layout.prop(settings, "rig")
+        col = layout.column(heading="Speech")
+        col.prop(settings, "audio_source")
+        if settings.audio_source == "STRIP":
+            if scene.sequence_editor:
+                col.prop_search(settings, "sound_strip", scene.sequence_editor, "strips_all", text="Strip")
+            else:
+                col.label(text="The sequencer has no strips", icon="INFO")
+        else:
+            col.prop(settings, "audio_file")
+            col.prop(settings, "start_frame")
+
+        col = layout.column(heading="Transcript")
+        col.prop(settings, "transcript_source")
+        if settings.transcript_source == "FILE":
+            col.prop(settings, "transcript_file")
+        elif settings.transcript_source == "TEXT_STRIPS":
+            col.prop(settings, "text_channel")
+
+        layout.prop(settings, "style_prompt")
+        layout.prop(settings, "engine")
+        layout.prop(settings, "seed")
+        layout.separator()
+        layout.operator("gestura.generate", icon="ARMATURE_DATA")
+        if settings.status:
+            layout.label(text=settings.status)
+
+
+_classes = (GESTURA_PT_generate,)
+
+
+def register() -> None:
+    for cls in _classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(_classes):
+        bpy.utils.unregister_class(cls)
