@@ -60,8 +60,9 @@ def _rigify_extra_keys() -> dict[str, dict[str, float]]:
     spine rigidly (by default they partly keep their world orientation, which would bend the motion)."""
     keys: dict[str, dict[str, float]] = {"torso": {"neck_follow": 1.0, "head_follow": 1.0}}
     for short in ("L", "R"):
-        keys[f"upper_arm_parent.{short}"] = {"IK_FK": 1.0}
-        keys[f"thigh_parent.{short}"] = {"IK_FK": 1.0}
+        # IK_FK 1 = FK; FK_limb_follow 0 = the FK chain turns with its parent (1 keeps its world rotation).
+        keys[f"upper_arm_parent.{short}"] = {"IK_FK": 1.0, "FK_limb_follow": 0.0}
+        keys[f"thigh_parent.{short}"] = {"IK_FK": 1.0, "FK_limb_follow": 0.0}
     return keys
 
 

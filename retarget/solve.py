@@ -8,8 +8,9 @@ Everything happens in the rig's armature space with 3x3 rotations:
 - The desired armature-space orientation of bone b for joint j is  M_b = C G_j C^T S_b^T R_b
   (G_j: canonical global rotation relative to the T-pose, R_b: bone rest orientation). When G_j is the
   identity the bone points along the canonical T-pose direction; its twist follows the joint's.
-- Local pose rotations follow from the rig's own hierarchy: basis_b = (R_p^T R_b)^T P_b^T M_b, with
-  unmapped bones in between carried rigidly by their parents.
+- Local pose rotations are taken relative to the bone of the nearest mapped canonical ancestor A:
+  basis_b = R_b^T R_A M_A^T M_b. Bones between A and b in the rig (helpers, twist bones, Rigify's
+  constraint-driven MCH/ORG chains) are assumed to follow A rigidly, as they do at rest.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from ..inference.motion import CanonicalMotion
 from ..inference.rotations import matrix_to_quat, quat_make_continuous, quat_to_matrix
 from ..inference.skeleton import (
     JOINT_INDEX,
+    JOINT_NAMES,
+    PARENTS,
     REST_BONE_VECTORS,
     REST_PELVIS_HEIGHT,
     forward_kinematics,
@@ -75,6 +78,16 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
+def _snap_to_axis(v: np.ndarray, max_angle_deg: float = 25.0) -> np.ndarray:
+    """The signed armature axis nearest to v, if within max_angle_deg; else v itself. Rigs are
+    modelled axis-aligned, while their spines lean and shoulders sit unevenly by a few degrees."""
+    v = _unit(v)
+    k = int(np.argmax(np.abs(v)))
+    axis = np.zeros(3)
+    axis[k] = np.sign(v[k])
+    return axis if np.dot(axis, v) >= np.cos(np.radians(max_angle_deg)) else v
+
+
 def canonical_frame(rig: RigRest, joints: dict[str, str]) -> np.ndarray:
     """C: columns are the rig's left, up and forward directions, from its rest joint positions."""
 
@@ -86,13 +99,13 @@ def canonical_frame(rig: RigRest, joints: dict[str, str]) -> np.ndarray:
     for a, b in (("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"), ("left_collar", "right_collar")):
         ha, hb = head(a), head(b)
         if ha is not None and hb is not None and np.linalg.norm(ha - hb) > 1e-6:
-            left = _unit(ha - hb)
+            left = _snap_to_axis(ha - hb)
             break
     low = head("pelvis")
     high = head("neck") if head("neck") is not None else head("head")
     if left is None or low is None or high is None:
         raise RigError("Cannot tell which way the rig faces: it needs mapped left/right shoulders, a pelvis and a neck")
-    up = _unit(high - low)
+    up = _snap_to_axis(high - low)
     up = _unit(up - np.dot(up, left) * left)
     forward = np.cross(left, up)
     return np.stack([left, up, forward], axis=1)
@@ -126,54 +139,50 @@ def retarget(motion: CanonicalMotion, rig: RigRest, joints: dict[str, str]) -> R
     rest_rot = rig.rotations
     glob_q, _ = forward_kinematics(motion.rotations, motion.root)
     glob = quat_to_matrix(glob_q)  # (T, 52, 3, 3)
-    n_frames = motion.num_frames
 
-    bone_to_joint = {bone: joint for joint, bone in joints.items()}
-    # Only bones on the way from a root to a mapped bone matter.
-    needed = np.zeros(len(rig.names), dtype=bool)
-    for bone in joints.values():
-        i = rig.index[bone]
-        while i >= 0 and not needed[i]:
-            needed[i] = True
-            i = rig.parents[i]
-
-    pose = np.empty((len(rig.names), n_frames, 3, 3))
+    # Each mapped bone turns relative to the bone of its nearest mapped canonical ancestor (its
+    # "driver"), measured against their rest relation. Bones in between (Rigify's MCH and ORG
+    # chains, twist or helper bones) are assumed to carry the driver rigidly, as they do at rest;
+    # this is what makes control rigs whose hierarchy runs through constraints come out right.
+    desired: dict[str, np.ndarray] = {}
     rotations: dict[str, np.ndarray] = {}
     corrections: dict[str, np.ndarray] = {}
-    for i in np.flatnonzero(needed):
-        name, parent = rig.names[i], rig.parents[i]
-        parent_pose = pose[parent] if parent >= 0 else np.broadcast_to(np.eye(3), (n_frames, 3, 3))
-        rel = rest_rot[parent].T @ rest_rot[i] if parent >= 0 else rest_rot[i]
-        joint = bone_to_joint.get(name)
-        if joint is None:
-            pose[i] = parent_pose @ rel
-            continue
+    for joint, bone in sorted(joints.items(), key=lambda jb: JOINT_INDEX[jb[0]]):
         j = JOINT_INDEX[joint]
-        if joint in _NO_DIRECTION_MATCH:
-            S = np.eye(3)
+        i = rig.index[bone]
+        S = np.eye(3) if joint in _NO_DIRECTION_MATCH else _rotation_between(C @ REST_BONE_VECTORS[j], rest_rot[i][:, 1])
+        corrections[bone] = S
+        desired[bone] = C @ glob[:, j] @ C.T @ S.T @ rest_rot[i]
+        driver = _mapped_ancestor(j, joints)
+        if driver is None:
+            # The root of the mapped set: its rig parents stay at rest.
+            frame = rest_rot[i]
+            basis = frame.T @ desired[bone]
         else:
-            S = _rotation_between(C @ REST_BONE_VECTORS[j], rest_rot[i][:, 1])
-        corrections[name] = S
-        desired = C @ glob[:, j] @ C.T @ S.T @ rest_rot[i]
-        pose[i] = desired
-        basis = rel.T @ np.swapaxes(parent_pose, -1, -2) @ desired
-        rotations[name] = quat_make_continuous(matrix_to_quat(basis)).astype(np.float64)
+            a = rig.index[joints[driver]]
+            basis = rest_rot[i].T @ rest_rot[a] @ np.swapaxes(desired[joints[driver]], -1, -2) @ desired[bone]
+        rotations[bone] = quat_make_continuous(matrix_to_quat(basis)).astype(np.float64)
 
     root_bone = joints.get("pelvis")
     root_location = None
     if root_bone is not None:
         i = rig.index[root_bone]
-        parent = rig.parents[i]
         # Canonical metres to armature units through the rig's own height.
         scale = rig_height(rig) / float(np.ptp(rest_positions()[:, 1]) + 0.2)
         delta = (motion.root - np.array([0.0, REST_PELVIS_HEIGHT, 0.0])) * scale
         delta_arm = delta @ C.T
-        frame = (rest_rot[parent].T @ rest_rot[i]) if parent >= 0 else rest_rot[i]
-        parent_pose = pose[parent] if parent >= 0 else np.broadcast_to(np.eye(3), (n_frames, 3, 3))
-        # Location keys live in the bone's rest frame under its (posed) parent.
-        to_local = np.swapaxes(parent_pose @ frame, -1, -2)
-        root_location = np.einsum("tij,tj->ti", to_local, delta_arm)
+        # Location keys live in the bone's rest frame; the pelvis bone's own parents stay at rest.
+        root_location = delta_arm @ rest_rot[i]
     return RetargetResult(rotations, root_bone, root_location, C, corrections)
+
+
+def _mapped_ancestor(joint: int, joints: dict[str, str]) -> str | None:
+    p = PARENTS[joint]
+    while p >= 0:
+        if JOINT_NAMES[p] in joints:
+            return JOINT_NAMES[p]
+        p = PARENTS[p]
+    return None
 
 
 def world_bone_directions(rig: RigRest, pose_basis: dict[str, np.ndarray]) -> np.ndarray:
