@@ -123,8 +123,11 @@ def check_rig(rig) -> tuple[RigRest, BoneMap]:
     return rest, detect_bone_map(rest.names)
 
 
-def generate_on_rig(scene: bpy.types.Scene, settings, progress: Progress | None = None) -> dict:
-    """Generate from the scene's settings and key the rig. Returns a summary of plain values.
+def generate_on_rig(
+    scene: bpy.types.Scene, settings, progress: Progress | None = None, keep_motion: bool = False
+) -> dict:
+    """Generate from the scene's settings and key the rig. Returns a summary of plain values (plus
+    the canonical motion under "motion" when keep_motion is set).
     Everything that can fail runs before the scene is touched; writing is all-or-nothing."""
     t0 = time.perf_counter()
     rest, bone_map = check_rig(settings.rig)
@@ -141,7 +144,7 @@ def generate_on_rig(scene: bpy.types.Scene, settings, progress: Progress | None 
     action["gestura_seed"] = scene_request.request.seed
     action["gestura_source"] = scene_request.source
     t_end = time.perf_counter()
-    return {
+    summary = {
         "action": action.name,
         "rig": rig.name,
         "bone_map": bone_map.describe(),
@@ -157,3 +160,6 @@ def generate_on_rig(scene: bpy.types.Scene, settings, progress: Progress | None 
                       "retarget": round(t_write - t_solve, 4), "write_keys": round(t_end - t_write, 4),
                       "total": round(t_end - t0, 4)},
     }
+    if keep_motion:
+        summary["motion"] = result.motion
+    return summary
