@@ -67,12 +67,13 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
     trace = m00 + m11 + m22
+    d = {(r, c): m[..., r, c] for r in range(3) for c in range(3)}
     cands = np.stack(
         [
-            np.stack([1 + trace, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
-            np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
-            np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 - m00 + m11 - m22, m[..., 1, 2] + m[..., 2, 1]], -1),
-            np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1], 1 - m00 - m11 + m22], -1),
+            np.stack([1 + trace, d[2, 1] - d[1, 2], d[0, 2] - d[2, 0], d[1, 0] - d[0, 1]], -1),
+            np.stack([d[2, 1] - d[1, 2], 1 + m00 - m11 - m22, d[0, 1] + d[1, 0], d[0, 2] + d[2, 0]], -1),
+            np.stack([d[0, 2] - d[2, 0], d[0, 1] + d[1, 0], 1 - m00 + m11 - m22, d[1, 2] + d[2, 1]], -1),
+            np.stack([d[1, 0] - d[0, 1], d[0, 2] + d[2, 0], d[1, 2] + d[2, 1], 1 - m00 - m11 + m22], -1),
         ],
         axis=-2,
     )
@@ -208,11 +209,14 @@ def matrix_to_euler(m: np.ndarray, order: str = "XYZ") -> np.ndarray:
     cos_j = np.sqrt(np.maximum(1.0 - sin_j**2, 0.0))
     a_i = np.arctan2(parity * m[..., k, j], m[..., k, k])
     a_k = np.arctan2(parity * m[..., j, i], m[..., i, i])
-    # Gimbal lock: put everything into the first angle.
+    # Gimbal lock: put everything into the first angle. With a_k = 0, m = R_j(a_j) @ R_i(a_i), so
+    # R_i(a_i) = R_j(a_j)^T @ m and a_i is read off that single-axis rotation.
     lock = cos_j < 1e-6
     if np.any(lock):
         a_k = np.where(lock, 0.0, a_k)
-        a_i = np.where(lock, np.arctan2(-parity * m[..., i, j], m[..., j, j]), a_i)
+        r_i = np.swapaxes(_axis_matrix(order[1], a_j), -1, -2) @ m
+        i1, i2 = (i + 1) % 3, (i + 2) % 3
+        a_i = np.where(lock, np.arctan2(r_i[..., i2, i1], r_i[..., i1, i1]), a_i)
     out = np.zeros(m.shape[:-2] + (3,))
     out[..., i] = a_i
     out[..., j] = a_j
