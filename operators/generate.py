@@ -40,7 +40,10 @@ class GESTURA_OT_generate(bpy.types.Operator):
             return {"CANCELLED"}
         for warning in summary["warnings"]:
             self.report({"WARNING"}, warning)
-        settings.status = f"{summary['action']}: {summary['frames']} frames on {summary['mapped_bones']} bones"
+        settings.status = (
+            f"{summary['action']}: {summary['frames']} frames on {summary['mapped_bones']} bones, "
+            f"{summary['words']} words"
+        )
         self.report({"INFO"}, f"Gestura: {settings.status}")
         return {"FINISHED"}
 
