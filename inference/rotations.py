@@ -142,11 +142,13 @@ def quat_slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarra
 def quat_make_continuous(q: np.ndarray, axis: int = 0) -> np.ndarray:
     """Flip signs along the time axis so consecutive quaternions stay on one hemisphere
     (otherwise F-curve interpolation between keys takes the long way round)."""
-    q = np.moveaxis(np.array(q, dtype=np.float64, copy=True), axis, 0)
-    for t in range(1, q.shape[0]):
-        flip = np.sum(q[t] * q[t - 1], axis=-1) < 0
-        q[t][flip] *= -1.0
-    return np.moveaxis(q, 0, axis)
+    q = np.moveaxis(np.asarray(q, dtype=np.float64), axis, 0)
+    if q.shape[0] < 2:
+        return np.moveaxis(q.copy(), 0, axis)
+    # Each frame's sign relative to the previous one, accumulated: one flip carries to all later frames.
+    step = np.where(np.sum(q[1:] * q[:-1], axis=-1) < 0, -1.0, 1.0)
+    sign = np.concatenate([np.ones_like(step[:1]), np.cumprod(step, axis=0)], axis=0)
+    return np.moveaxis(q * sign[..., None], 0, axis)
 
 
 def matrix_to_6d(m: np.ndarray) -> np.ndarray:
