@@ -226,6 +226,36 @@ def matrix_to_euler(m: np.ndarray, order: str = "XYZ") -> np.ndarray:
     return out
 
 
-def euler_make_continuous(euler: np.ndarray) -> np.ndarray:
-    """Unwrap each Euler channel along time (axis 0) so keys do not jump by 2*pi."""
-    return np.unwrap(euler, axis=0)
+def euler_make_continuous(euler: np.ndarray, order: str = "XYZ") -> np.ndarray:
+    """Keep Euler keys continuous along time (axis 0), like Blender's Euler.make_compatible: each frame
+    takes whichever of its two equivalent angle triples, shifted by whole turns, lies nearest the
+    previous frame, so F-curves neither jump by 2*pi nor flip branch when the middle angle passes 90 deg."""
+    euler = np.asarray(euler, dtype=np.float64)
+    if order not in EULER_ORDERS:
+        raise ValueError(f"unknown Euler order {order!r}")
+    idx = {"X": 0, "Y": 1, "Z": 2}
+    i, j, k = (idx[a] for a in order)
+    flat = euler.reshape(euler.shape[0], -1, 3)
+    out = np.empty_like(flat)
+    out[0] = flat[0]
+    two_pi = 2.0 * np.pi
+    for t in range(1, flat.shape[0]):
+        prev = out[t - 1]
+        first = flat[t]
+        second = first.copy()
+        second[:, i] += np.pi
+        second[:, j] = np.pi - second[:, j]
+        second[:, k] += np.pi
+        best = None
+        best_dist = None
+        for cand in (first, second):
+            cand = cand + two_pi * np.round((prev - cand) / two_pi)
+            dist = np.abs(cand - prev).sum(-1)
+            if best is None:
+                best, best_dist = cand, dist
+            else:
+                take = dist < best_dist
+                best = np.where(take[:, None], cand, best)
+                best_dist = np.where(take, dist, best_dist)
+        out[t] = best
+    return out.reshape(euler.shape)
