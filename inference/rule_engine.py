@@ -473,21 +473,21 @@ def _plan_events(features_t: dict, words: Sequence | None, style: StyleParams,
     events.sort(key=lambda e: e[0])
 
     # Hand choice: one hand per phrase (between long pauses), dominant hand by handedness.
-    p_right = 0.5 + 0.4 * style.handedness
+    p_right = 0.5 + 0.45 * style.handedness
     out: list[_Event] = []
     phrase_of = np.searchsorted([p[0] for p in pauses], [e[0] for e in events])
     hand_for_phrase: dict[int, str] = {}
+    unit_left = 0  # events left in the current gesture unit (same hand); a new unit may switch hands
     prev_apex = {"L": None, "R": None}
-    prev_kind = None
     for (t, kind, strength), ph in zip(events, phrase_of.tolist(), strict=True):
-        if ph not in hand_for_phrase:
+        if ph not in hand_for_phrase or unit_left <= 0:  # alternate occasionally, between gesture units
             hand_for_phrase[ph] = "R" if rng.random() < p_right else "L"
+            unit_left = int(rng.integers(4, 9))
+        unit_left -= 1
         hand = hand_for_phrase[ph]
         shape = LEXICAL.get(kind)
         two = shape.two_hands if shape else (
             strength > 0.75 and rng.random() < 0.05 + 0.3 * style.spatial_extent * style.activation)
-        if kind == "beat" and prev_kind == "beat" and not two and rng.random() < 0.06:
-            hand_for_phrase[ph] = hand = "L" if hand == "R" else "R"  # alternate occasionally
         hands = "B" if two else hand
         poses = {}
         for arm in ("L", "R"):
@@ -500,7 +500,6 @@ def _plan_events(features_t: dict, words: Sequence | None, style: StyleParams,
                 poses[arm] = _lexical_poses(kind, style, rng, strength)
                 prev_apex[arm] = None
         out.append(_Event(t, kind, hands, strength, poses))
-        prev_kind = kind
     return out, pauses
 
 
@@ -640,7 +639,7 @@ def _head_layers(events: list[_Event], t: np.ndarray, style: StyleParams, rng: n
             yaw += 0.16 * amp * env * np.sin(2.0 * np.pi * 2.4 * (dt + 0.1))
         elif ev.kind == "yes":
             win = (dt > -0.05) & (dt < 0.85)
-            pitch += np.where(win, 0.11 * amp * 0.5 * (1 - np.cos(2.0 * np.pi * 2.2 * (dt + 0.05))), 0.0)
+            pitch += np.where(win, 0.14 * amp * 0.5 * (1 - np.cos(2.0 * np.pi * 2.2 * (dt + 0.05))), 0.0)
         elif ev.kind == "maybe":
             bump = np.exp(-0.5 * ((dt - 0.05) / 0.22) ** 2)
             roll += 0.1 * bump

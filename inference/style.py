@@ -238,7 +238,7 @@ def _blend(matches: list[tuple[str, dict[str, float | str], float]]) -> StylePar
     for name in _FLOAT_FIELDS:
         base = float(getattr(NEUTRAL, name))
         devs = [(float(v[name]) - base) * k for _, v, k in matches if name in v]
-        out[name] = base + (sum(devs) / len(devs) if devs else 0.0)
+        out[name] = round(base + (sum(devs) / len(devs) if devs else 0.0), 6)
     rest = [v["rest_pose"] for _, v, _k in matches if "rest_pose" in v and v["rest_pose"] != NEUTRAL.rest_pose]
     out["rest_pose"] = str(rest[-1]) if rest else NEUTRAL.rest_pose
     return StyleParams(**out).clamped()  # type: ignore[arg-type]
