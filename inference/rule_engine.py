@@ -425,7 +425,7 @@ def _lexical_poses(kind: str, style: StyleParams, rng: np.random.Generator,
         apex_off = apex_off + np.array([0.08, 0.02, 0.04]) * (reach - 1.0)
     apex_off = apex_off + rng.normal(0.0, 0.012, 3)
     apex_pos = apex_off + _SHOULDER_REST
-    prep_pos = apex_pos + np.array(shape.prep) * min(1.3, reach)
+    prep_pos = apex_pos + np.array(shape.prep) * min(1.3, reach) * rng.uniform(0.8, 1.2)  # never twice the same
     pole = np.array(shape.pole) + rng.normal(0.0, 0.08, 3)
     aim = None if shape.aim is None else np.array(shape.aim)
     fingers = np.array(shape.fingers)
