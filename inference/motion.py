@@ -39,7 +39,7 @@ class CanonicalMotion:
         return self.num_frames / self.fps
 
     @classmethod
-    def rest(cls, num_frames: int, fps: float = 30.0) -> "CanonicalMotion":
+    def rest(cls, num_frames: int, fps: float = 30.0) -> CanonicalMotion:
         rot = np.zeros((num_frames, NUM_JOINTS, 4))
         rot[..., 0] = 1.0
         root = np.tile([0.0, REST_PELVIS_HEIGHT, 0.0], (num_frames, 1))

@@ -180,7 +180,8 @@ def forward_kinematics(local_quats: np.ndarray, root: np.ndarray | None = None) 
             pos[..., j, :] = root
         else:
             glob[..., j, :] = quat_mul(glob[..., p, :], local_quats[..., j, :])
-            pos[..., j, :] = pos[..., p, :] + quat_rotate(glob[..., p, :], np.broadcast_to(REST_OFFSETS[j], lead + (3,)))
+            offset = np.broadcast_to(REST_OFFSETS[j], lead + (3,))
+            pos[..., j, :] = pos[..., p, :] + quat_rotate(glob[..., p, :], offset)
     return glob, pos
 
 

@@ -19,7 +19,8 @@ def rotation_channels(quats: np.ndarray, rotation_mode: str) -> tuple[str, np.nd
     if rotation_mode == "QUATERNION":
         return "rotation_quaternion", quat_make_continuous(quats)
     if rotation_mode in EULER_ORDERS:
-        return "rotation_euler", euler_make_continuous(matrix_to_euler(quat_to_matrix(quats), rotation_mode), rotation_mode)
+        euler = matrix_to_euler(quat_to_matrix(quats), rotation_mode)
+        return "rotation_euler", euler_make_continuous(euler, rotation_mode)
     if rotation_mode == "AXIS_ANGLE":
         aa = quat_to_axis_angle(quat_make_continuous(quats))
         angle = np.linalg.norm(aa, axis=-1, keepdims=True)

@@ -150,7 +150,10 @@ def retarget(motion: CanonicalMotion, rig: RigRest, joints: dict[str, str]) -> R
     for joint, bone in sorted(joints.items(), key=lambda jb: JOINT_INDEX[jb[0]]):
         j = JOINT_INDEX[joint]
         i = rig.index[bone]
-        S = np.eye(3) if joint in _NO_DIRECTION_MATCH else _rotation_between(C @ REST_BONE_VECTORS[j], rest_rot[i][:, 1])
+        if joint in _NO_DIRECTION_MATCH:
+            S = np.eye(3)
+        else:
+            S = _rotation_between(C @ REST_BONE_VECTORS[j], rest_rot[i][:, 1])
         corrections[bone] = S
         desired[bone] = C @ glob[:, j] @ C.T @ S.T @ rest_rot[i]
         driver = _mapped_ancestor(j, joints)

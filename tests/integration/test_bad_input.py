@@ -35,7 +35,7 @@ def test_no_rig_greys_out_the_button(scene):
     scene.gestura.audio_source = "FILE"
     scene.gestura.audio_file = str(EXAMPLE_WAV)
     assert not bpy.ops.gestura.generate.poll()
-    with pytest.raises(RuntimeError, match="rig|armature"):
+    with pytest.raises(RuntimeError, match=r"rig|armature"):
         bpy.ops.gestura.generate()
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE_WAV, ROOT, scene_snapshot
+from conftest import EXAMPLE_WAV, ROOT
 
 bpy = pytest.importorskip("bpy")
 
 from gestura.inference.motion import resample_motion  # noqa: E402
 from gestura.inference.pipeline import GenerationRequest, generate  # noqa: E402
 from gestura.inference.skeleton import CANONICAL_TO_BLENDER, JOINT_INDEX, bone_directions  # noqa: E402
-from gestura.retarget.bonemaps import detect_bone_map  # noqa: E402
 from gestura.retarget.blender_rig import read_rig_rest  # noqa: E402
+from gestura.retarget.bonemaps import detect_bone_map  # noqa: E402
 
 SRT = ROOT / "examples" / "speech" / "hello.srt"
 

@@ -23,7 +23,8 @@ def scene_file(scene, testrigs, tmp_path):
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(ROOT / "headless.py"), "--", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, str(ROOT / "headless.py"), "--", *args], capture_output=True, text=True, timeout=300,
+        check=False,
     )
 
 
