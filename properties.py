@@ -58,10 +58,11 @@ _classes = (GESTURA_PG_settings,)
 def register() -> None:
     for cls in _classes:
         bpy.utils.register_class(cls)
-    bpy.types.Scene.gestura = PointerProperty(type=GESTURA_PG_settings)
+    # Set through setattr: the type stubs do not know the attribute the registration adds.
+    setattr(bpy.types.Scene, "gestura", PointerProperty(type=GESTURA_PG_settings))  # noqa: B010
 
 
 def unregister() -> None:
-    del bpy.types.Scene.gestura
+    delattr(bpy.types.Scene, "gestura")  # noqa: B043
     for cls in reversed(_classes):
         bpy.utils.unregister_class(cls)

@@ -8,6 +8,7 @@ default). The axes are the canonical ones: +Y up, the character faces +Z.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +37,11 @@ def _dfs_order() -> list[int]:
     return order
 
 
-def _fmt(values) -> str:
+def _fmt(values: Iterable[float]) -> str:
     return " ".join(f"{v:.6f}" for v in values)
 
 
-def write_bvh(motion: CanonicalMotion, path, *, scale: float = 100.0) -> None:
+def write_bvh(motion: CanonicalMotion, path: str | Path, *, scale: float = 100.0) -> None:
     """Write motion as a BVH file (positions in metres * scale, rotations in degrees)."""
     order = _dfs_order()
     lines: list[str] = ["HIERARCHY"]

@@ -246,16 +246,8 @@ def euler_make_continuous(euler: np.ndarray, order: str = "XYZ") -> np.ndarray:
         second[:, i] += np.pi
         second[:, j] = np.pi - second[:, j]
         second[:, k] += np.pi
-        best = None
-        best_dist = None
-        for cand in (first, second):
-            cand = cand + two_pi * np.round((prev - cand) / two_pi)
-            dist = np.abs(cand - prev).sum(-1)
-            if best is None:
-                best, best_dist = cand, dist
-            else:
-                take = dist < best_dist
-                best = np.where(take[:, None], cand, best)
-                best_dist = np.where(take, dist, best_dist)
-        out[t] = best
+        first = first + two_pi * np.round((prev - first) / two_pi)
+        second = second + two_pi * np.round((prev - second) / two_pi)
+        take_second = np.abs(second - prev).sum(-1) < np.abs(first - prev).sum(-1)
+        out[t] = np.where(take_second[:, None], second, first)
     return out.reshape(euler.shape)

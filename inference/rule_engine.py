@@ -23,8 +23,10 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .motion import CanonicalMotion
 from .rotations import (
@@ -46,6 +48,9 @@ from .skeleton import (
     REST_PELVIS_HEIGHT,
 )
 from .style import StyleParams
+
+if TYPE_CHECKING:
+    from .audio import AudioFeatures
 
 FPS = 30.0
 J = JOINT_INDEX
@@ -269,7 +274,8 @@ def _left_arm_ik(target: np.ndarray, pole: np.ndarray, twist: np.ndarray, aim: n
         qa = quat_between(np.broadcast_to(_HAND, local_aim.shape), local_aim)
         ang = 2.0 * np.arccos(np.clip(qa[:, 0], -1.0, 1.0))
         lim = np.minimum(1.0, 1.3 / np.maximum(ang, 1e-9))  # at most 75 degrees
-        q_wrist[has_aim] = quat_slerp(np.broadcast_to(quat_from_axis_angle([1, 0, 0], 0.0), qa.shape), qa, lim)
+        identity = np.broadcast_to(quat_from_axis_angle(np.array([1.0, 0.0, 0.0]), 0.0), qa.shape)
+        q_wrist[has_aim] = quat_slerp(identity, qa, lim)
     return np.stack([q_shoulder, q_elbow, q_wrist], axis=1)
 
 
@@ -373,7 +379,9 @@ class _Event:
 _NAN3 = np.full(3, np.nan)
 
 
-def _pose(pos, pole, twist, aim, fingers, active) -> _Pose:
+def _pose(
+    pos: ArrayLike, pole: ArrayLike, twist: float, aim: ArrayLike | None, fingers: ArrayLike, active: float
+) -> _Pose:
     return _Pose(np.asarray(pos, dtype=np.float64), np.asarray(pole, dtype=np.float64), float(twist),
                  _NAN3.copy() if aim is None else np.asarray(aim, dtype=np.float64),
                  np.asarray(fingers, dtype=np.float64), float(active))
@@ -478,7 +486,7 @@ def _plan_events(features_t: dict, words: Sequence | None, style: StyleParams,
     phrase_of = np.searchsorted([p[0] for p in pauses], [e[0] for e in events])
     hand_for_phrase: dict[int, str] = {}
     unit_left = 0  # events left in the current gesture unit (same hand); a new unit may switch hands
-    prev_apex = {"L": None, "R": None}
+    prev_apex: dict[str, np.ndarray | None] = {"L": None, "R": None}
     for (t, kind, strength), ph in zip(events, phrase_of.tolist(), strict=True):
         if ph not in hand_for_phrase or unit_left <= 0:  # alternate occasionally, between gesture units
             hand_for_phrase[ph] = "R" if rng.random() < p_right else "L"
@@ -526,9 +534,7 @@ def _arm_keys(events: list[_Event], arm: str, style: StyleParams, pauses: list[t
         t_a = ev.t
         if t_a <= last_t + 0.1:
             continue
-        t_prep: float | None = t_a - stroke_dur
-        if t_prep <= last_t + 0.06:
-            t_prep = None
+        t_prep: float | None = t_a - stroke_dur if t_a - stroke_dur > last_t + 0.06 else None
         first = prep if t_prep is not None else apex
         start_pose = keys[-1].pose
         dist = float(np.linalg.norm(first.pos - start_pose.pos))
@@ -649,7 +655,9 @@ def _head_layers(events: list[_Event], t: np.ndarray, style: StyleParams, rng: n
     return pitch, yaw, roll, shrug
 
 
-def generate_rule_based(features, words: Sequence | None, style: StyleParams, seed: int = 0) -> CanonicalMotion:
+def generate_rule_based(
+    features: AudioFeatures, words: Sequence | None, style: StyleParams, seed: int = 0
+) -> CanonicalMotion:
     """Co-speech gesture for the given audio features (and optional word timings), at 30 fps.
 
     features: AudioFeatures-like (fps, energy, onset, pitch_hz, voiced); words: objects with text, start,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields, replace
+from typing import cast
 
 REST_POSES: tuple[str, ...] = ("sides", "front", "behind")
 
@@ -47,7 +48,7 @@ class StyleParams:
         vals["head_tilt"] = min(_MAX_TILT, max(-_MAX_TILT, float(self.head_tilt)))
         vals["torso_lean"] = min(_MAX_TILT, max(-_MAX_TILT, float(self.torso_lean)))
         vals["handedness"] = min(1.0, max(-1.0, float(self.handedness)))
-        return replace(self, **vals)
+        return replace(self, **vals)  # type: ignore[arg-type]  # the float fields only
 
 
 NEUTRAL = StyleParams()
@@ -220,7 +221,7 @@ def style_from_text(prompt: str) -> tuple[StyleParams, str]:
                 values = {f.name: getattr(NAMED_STYLES[name], f.name) for f in fields(StyleParams)}
                 label = f"{name} ('{' '.join(toks[i:i + n])}')"
             else:
-                word, mod = payload  # type: ignore[misc]
+                word, mod = cast("tuple[str, dict[str, float]]", payload)
                 values = dict(mod)
                 label = f"'{word}'"
             if intensity != 1.0:

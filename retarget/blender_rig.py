@@ -6,6 +6,8 @@ foreach_set (never keyframe_insert in a loop, never editor operators).
 
 from __future__ import annotations
 
+from typing import cast
+
 import bpy
 import numpy as np
 
@@ -32,7 +34,7 @@ def read_rig_rest(rig: bpy.types.Object) -> RigRest:
         stack.extend(list(b.children)[::-1])
     index = {b.name: i for i, b in enumerate(ordered)}
     matrices = np.array([np.array(b.matrix_local) for b in ordered])
-    tails = np.array([tuple(b.tail_local) for b in ordered])
+    tails = np.array([[b.tail_local.x, b.tail_local.y, b.tail_local.z] for b in ordered])
     parents = [index[b.parent.name] if b.parent else -1 for b in ordered]
     return RigRest([b.name for b in ordered], parents, matrices, tails)
 
@@ -71,7 +73,8 @@ def write_action(
     action = bpy.data.actions.new(action_name)
     try:
         slot = action.slots.new(id_type="OBJECT", name=rig.name)
-        bag = action.layers.new("Gestures").strips.new(type="KEYFRAME").channelbag(slot, ensure=True)
+        strip = cast("bpy.types.ActionKeyframeStrip", action.layers.new("Gestures").strips.new(type="KEYFRAME"))
+        bag = strip.channelbag(slot, ensure=True)
         groups: dict = {}
         n_frames = len(next(iter(result.rotations.values())))
         frames = start_frame + np.arange(n_frames, dtype=np.float64)
