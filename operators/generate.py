@@ -48,14 +48,9 @@ class GESTURA_OT_generate(bpy.types.Operator):
         return {"FINISHED"}
 
 
-_classes = (GESTURA_OT_generate,)
-
-
 def register() -> None:
-    for cls in _classes:
-        bpy.utils.register_class(cls)
+    bpy.utils.register_class(GESTURA_OT_generate)
 
 
 def unregister() -> None:
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+    bpy.utils.unregister_class(GESTURA_OT_generate)

@@ -45,14 +45,9 @@ class GESTURA_PT_generate(bpy.types.Panel):
             layout.label(text=settings.status)
 
 
-_classes = (GESTURA_PT_generate,)
-
-
 def register() -> None:
-    for cls in _classes:
-        bpy.utils.register_class(cls)
+    bpy.utils.register_class(GESTURA_PT_generate)
 
 
 def unregister() -> None:
-    for cls in reversed(_classes):
-        bpy.utils.unregister_class(cls)
+    bpy.utils.unregister_class(GESTURA_PT_generate)

@@ -9,7 +9,6 @@ Prints the figures and a JSON line. Timings are medians over --repeats runs.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -17,20 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import devload
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "examples" / "speech"
-
-
-def _load(name: str, path: Path, package: bool = False):
-    kwargs = {"submodule_search_locations": [str(path.parent)]} if package else {}
-    spec = importlib.util.spec_from_file_location(name, path, **kwargs)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def long_speech(seconds: float, folder: Path) -> tuple[Path, Path]:
@@ -68,8 +58,9 @@ def main() -> int:
 
     import bpy
 
-    gestura = _load("gestura", ROOT / "__init__.py", package=True)
-    testrigs = _load("testrigs", ROOT / "tools" / "testrigs.py")
+    gestura = devload.load_gestura()
+    import testrigs
+
     from gestura.inference.motion import resample_motion
     from gestura.inference.pipeline import GenerationRequest, generate
     from gestura.retarget.blender_rig import read_rig_rest, write_action

@@ -12,24 +12,15 @@ words as they are spoken), contact_sheet.png, and summary.json.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
 
+import devload
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "examples" / "speech"
-
-
-def _load(name: str, path: Path, package: bool = False):
-    kwargs = {"submodule_search_locations": [str(path.parent)]} if package else {}
-    spec = importlib.util.spec_from_file_location(name, path, **kwargs)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> int:
@@ -43,9 +34,10 @@ def main() -> int:
 
     import bpy
 
-    gestura = _load("gestura", ROOT / "__init__.py", package=True)
-    testrigs = _load("testrigs", ROOT / "tools" / "testrigs.py")
-    preview = _load("preview", ROOT / "tools" / "preview.py")
+    gestura = devload.load_gestura()
+    import preview
+    import testrigs
+
     from gestura.inference.bvh import write_bvh
     from gestura.operators.scene_inputs import generate_on_rig
 
