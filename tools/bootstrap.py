@@ -130,6 +130,10 @@ def create_venv(venv: Path, out) -> None:
     out.write("bootstrap: `python -m venv` failed (no ensurepip?), falling back to virtualenv\n")
     out.flush()
     target = CACHE / "virtualenv"
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], stdout=out, stderr=out, check=False).returncode:
+        raise RuntimeError(
+            f"{sys.executable} has neither a working venv module nor pip: install python3.11-venv (Debian/Ubuntu)"
+        )
     if not (target / "virtualenv").is_dir():
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--target", str(target),
