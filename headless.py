@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -146,5 +147,11 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    code = main(sys.argv)
     sys.stdout.flush()
-    sys.exit(main(sys.argv))
+    sys.stderr.flush()
+    if Path(sys.argv[0]).resolve() == Path(__file__).resolve():
+        # Run as `python headless.py` with the bpy module: bpy 4.5 can hang in its own shutdown, so
+        # leave at once (the result is already saved). Inside Blender, exit the normal way.
+        os._exit(code)
+    sys.exit(code)
