@@ -1,0 +1,1 @@
+"""The procedural speech-gesture corpus: speech, sentences, motion, shards."""
