@@ -20,7 +20,12 @@ resonators), so speaking the same text twice in one process gives slightly diffe
 same (text, voice) give byte-identical audio whatever was spoken before, the process initialises espeak once
 and never synthesises itself: each ``speak`` forks a child that sets the voice, synthesises from that
 pristine state and sends the samples and events back through a pipe (a few ms per call; POSIX only).
-``Synthesizer(deterministic=False)`` synthesises in-process instead (faster; not reproducible).
+``Synthesizer(deterministic=False)`` synthesises in-process instead (faster; not reproducible), and after
+that the process's espeak state is no longer pristine, so deterministic ``speak`` refuses to run there.
+
+Loading. espeak_Initialize runs with espeakINITIALIZE_DONT_EXIT, so a broken data folder is a SpeechError
+rather than espeak calling exit(); a missing package, library or voice is a SpeechError that says which.
+An unknown variant ("en-us+nope") is an error too (espeak itself silently speaks the plain voice).
 
 Threads. espeak-ng is one global state per process and not thread-safe: use one ``Synthesizer`` per process
 (the corpus builder runs one per worker process) and call it from one thread; ``speak`` also holds a lock.
@@ -134,6 +139,7 @@ _LIB: ctypes.CDLL | None = None
 _LIB_PID = -1
 _NATIVE_RATE = 0
 _DATA_PATH = ""
+_DIRTY_PIDS: set[int] = set()  # processes that synthesised in-process: their espeak state is not the initial one
 _LOCK = threading.Lock()
 
 
@@ -348,8 +354,12 @@ class Synthesizer:
             raise SpeechError(f"espeak-ng has no voice variant {variant!r} (voice {voice.name!r})")
         with _LOCK:
             if self.deterministic:
+                if os.getpid() in _DIRTY_PIDS:
+                    raise SpeechError("this process already synthesised in-process (deterministic=False), so "
+                                      "deterministic speech is no longer reproducible here; use another process")
                 raw, events = _synth_forked(self._lib, text, voice)
             else:
+                _DIRTY_PIDS.add(os.getpid())
                 raw, events = _synth_raw(self._lib, text, voice)
         if len(raw) == 0:
             raise SpeechError(f"espeak-ng produced no audio for {text[:60]!r}")
