@@ -142,7 +142,7 @@ def test_stroke_apexes_align_with_prosodic_peaks(speech, neutral_motion):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_beat_alignment_other_seeds_and_styles(speech, seed):
-    for name in ("excited", "calm"):
+    for name in ("excited_keynote_speaker", "calm_teacher"):
         m = RE.generate_rule_based(speech[0], None, NAMED_STYLES[name], seed=seed)
         assert beat_alignment(speech[1], motion_beats(m)) > 0.7, name
 
@@ -264,8 +264,8 @@ def test_seeds_vary_but_same_seed_is_identical(speech):
 
 
 def test_excited_is_bigger_and_faster_than_calm(speech):
-    ex = RE.generate_rule_based(speech[0], None, NAMED_STYLES["excited"], seed=0)
-    calm = RE.generate_rule_based(speech[0], None, NAMED_STYLES["calm"], seed=0)
+    ex = RE.generate_rule_based(speech[0], None, NAMED_STYLES["excited_keynote_speaker"], seed=0)
+    calm = RE.generate_rule_based(speech[0], None, NAMED_STYLES["calm_teacher"], seed=0)
     assert speeds(ex).mean() > 1.3 * speeds(calm).mean()
 
     def extent(m):
@@ -281,7 +281,7 @@ def test_excited_is_bigger_and_faster_than_calm(speech):
         r = rest[[J["left_wrist"], J["right_wrist"]]] - rest[J["pelvis"]]
         return np.linalg.norm(w - r, axis=-1).mean()
 
-    assert reach(ex, NAMED_STYLES["excited"]) > 1.3 * reach(calm, NAMED_STYLES["calm"])
+    assert reach(ex, NAMED_STYLES["excited_keynote_speaker"]) > 1.3 * reach(calm, NAMED_STYLES["calm_teacher"])
     assert extent(ex) > extent(calm)
 
 
