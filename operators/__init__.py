@@ -1,8 +1,8 @@
 """Operators: thin bpy layers over inference/ and retarget/. One operator per module."""
 
-from . import generate
+from . import generate, style_preset
 
-_modules = (generate,)
+_modules = (generate, style_preset)
 
 
 def register() -> None:

@@ -36,7 +36,9 @@ class GESTURA_PT_generate(bpy.types.Panel):
         elif settings.transcript_source == "TEXT_STRIPS":
             col.prop(settings, "text_channel")
 
-        layout.prop(settings, "style_prompt")
+        row = layout.row(align=True)
+        row.prop(settings, "style_prompt")
+        row.operator_menu_enum("gestura.style_preset", "style", text="", icon="PRESET")
         layout.prop(settings, "engine")
         layout.prop(settings, "seed")
         layout.separator()

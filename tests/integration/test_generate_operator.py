@@ -173,3 +173,22 @@ def test_transcript_from_text_strips(scene, testrigs):
     scene.gestura.transcript_source = "TEXT_STRIPS"
     assert bpy.ops.gestura.generate() == {"FINISHED"}
     assert scene.gestura.status.endswith(" 9 words")
+
+
+def test_style_presets_fill_the_prompt_and_change_the_motion(scene, testrigs):
+    from gestura.inference.style_catalog import STYLE_CATALOG
+
+    rig = testrigs.build_canonical_rig("Body", "smplx")
+    _setup(scene, rig, EXAMPLE_WAV)
+    assert len(STYLE_CATALOG) >= 24
+    speeds = {}
+    for name in ("calm_teacher", "excited_keynote_speaker"):
+        assert bpy.ops.gestura.style_preset(style=name) == {"FINISHED"}
+        assert scene.gestura.style_prompt == next(e.label for e in STYLE_CATALOG if e.name == name)
+        assert bpy.ops.gestura.generate() == {"FINISHED"}
+        path = []
+        for f in range(scene.frame_start, scene.frame_start + 250):
+            scene.frame_set(f)
+            path.append(testrigs.world_bone_heads(rig, ["left_wrist", "right_wrist"]))
+        speeds[name] = np.linalg.norm(np.diff(np.array(path), axis=0), axis=-1).mean()
+    assert speeds["excited_keynote_speaker"] > 1.3 * speeds["calm_teacher"], speeds
