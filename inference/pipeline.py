@@ -48,7 +48,7 @@ def _report(progress: Progress | None, fraction: float, message: str) -> None:
 def generate(request: GenerationRequest, progress: Progress | None = None) -> GenerationResult:
     from .audio import audio_features, check_not_silent, load_audio
     from .rule_engine import generate_rule_based
-    from .style import style_from_text
+    from .style import parse_style_prompt
     from .transcript import load_transcript, words_from_segments
 
     if request.engine not in ENGINES:
@@ -86,7 +86,7 @@ def generate(request: GenerationRequest, progress: Progress | None = None) -> Ge
 
     _report(progress, 0.7, "Generating gestures")
     t = time.perf_counter()
-    style, explanation = style_from_text(request.style_prompt)
+    style, explanation = parse_style_prompt(request.style_prompt)  # "calm teacher; arms: angry" styles parts
     motion = generate_rule_based(features, words, style, seed=request.seed)
     timings["engine"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0

@@ -255,6 +255,16 @@ def lemma_forms(word: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(forms))
 
 
+@lru_cache(maxsize=65536)
+def english_word_known(word: str) -> bool:
+    """True when lemminflect knows the (lower-case) word as English (without lemminflect: any ASCII word)."""
+    w = word.lower().strip()
+    lem = _lemmatizer()
+    if lem is None:  # pragma: no cover
+        return w.isascii() and w.isalpha()
+    return bool(lem(w))
+
+
 @dataclass(frozen=True)
 class _Vocab:
     entries: tuple[StyleEntry, ...]
