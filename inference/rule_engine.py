@@ -1007,16 +1007,17 @@ def _bump(out: np.ndarray, t: np.ndarray, centre: float, amp: float, width: floa
         out[lo:hi] += amp * np.exp(-0.5 * ((t[lo:hi] - centre - shift) / width) ** 2)
 
 
-def _head_layers(pro: _Prosody, lex: list[_Lex], t: np.ndarray, head: StyleParams, torso_lean: float,
+def _head_layers(pro: _Prosody, lex: list[_Lex], t: np.ndarray, head: StyleParams,
                  rng: np.random.Generator, act_l: np.ndarray, act_r: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[tuple[float, str]]]:
-    """Head pitch (+ = down), yaw, roll per frame, a shrug pulse for the collars, and the head events."""
+    """Head pitch (+ = down), yaw, roll per frame relative to the world (the caller removes the trunk's
+    own lean and twist), a shrug pulse for the collars, and the head events."""
     n = len(t)
-    pitch = np.full(n, -head.head_tilt - 0.4 * torso_lean)
+    pitch = np.full(n, -head.head_tilt)
     drift = _sines(rng, t, 3, 0.04, 0.15)
     idle = 0.5 + head.activation
     pitch += 0.025 * idle * drift[:, 0]
-    yaw = 0.05 * idle * drift[:, 1] + 0.04 * (act_l - act_r)  # glance toward the active hand
+    yaw = 0.05 * idle * drift[:, 1] + (0.015 + 0.04 * head.activation) * (act_l - act_r)  # glance at the hand
     roll = 0.02 * idle * drift[:, 2]
     shrug = np.zeros(n)
     amp = 0.6 + 0.8 * head.spatial_extent
@@ -1159,15 +1160,21 @@ def generate_rule_based(
     lean = (torso.torso_lean + 0.035 * activity * (0.5 + torso.spatial_extent)
             + 0.02 * (0.5 + torso.activation) * shifts[:, 0])
     twist = 0.07 * (act_r - act_l) * (0.5 + torso.spatial_extent) + 0.03 * (0.5 + torso.activation) * shifts[:, 1]
+    trunk_pitch, trunk_yaw = np.zeros(n), np.zeros(n)
     for j, share in (("spine1", 0.3), ("spine2", 0.35), ("spine3", 0.35)):
         pitch = share * lean - 0.008 * breath * (j != "spine1") + 0.006 * body[:, 0]
         yaw = share * twist + 0.008 * body[:, 1]
         roll = (-shift_x if j == "spine1" else 0.0) + 0.004 * body[:, 2]
         rot[:, J[j]] = _euler_small(pitch, yaw, roll)
+        trunk_pitch += pitch
+        trunk_yaw += yaw
 
-    # Head: nods on accents, shakes on negation, glances; posture from the head style.
+    # Head: nods on accents, shakes on negation, glances; posture from the head style. The neck and head
+    # take out the trunk's lean and twist (the head stays level when the trunk leans).
     head_pitch, head_yaw, head_roll, shrug, head_events = _head_layers(
-        pro, lex, t, head, torso.torso_lean, np.random.default_rng([seed, 26]), act_l, act_r)
+        pro, lex, t, head, np.random.default_rng([seed, 26]), act_l, act_r)
+    head_pitch = head_pitch - trunk_pitch
+    head_yaw = head_yaw - trunk_yaw
     rot[:, J["neck"]] = _euler_small(0.4 * head_pitch + 0.005 * body[:, 3], 0.4 * head_yaw, 0.4 * head_roll)
     rot[:, J["head"]] = _euler_small(0.6 * head_pitch + 0.005 * body[:, 4], 0.6 * head_yaw, 0.6 * head_roll)
     collar_dyn = 0.012 * (breath + 1.0) * 0.5 + (0.06 + 0.08 * torso.spatial_extent) * shrug + 0.004 * body[:, 5]

@@ -659,6 +659,27 @@ def test_per_part_mixes_carry_each_parts_statistics():
     assert abs(fists["speed"] - loose["speed"]) < 0.02  # the arms did not change
 
 
+def test_head_keeps_its_style_whatever_the_torso_does():
+    feats, _ = make_features(duration=20.0, seed=6)
+    pure = _part_stats(RE.generate_rule_based(feats, None, NEUTRAL, seed=2))
+    slumped = _part_stats(RE.generate_rule_based(feats, None, part_styles("tired_elder", head="neutral"), seed=2))
+    assert abs(slumped["head_pitch"] - pure["head_pitch"]) < 0.03  # the trunk leans 0.22 rad, the head stays level
+    _, pos = RE.generate_rule_based(feats, None, part_styles("neutral", torso="tired_elder"), seed=2) \
+        .global_rotations_and_positions()
+    _, pos0 = RE.generate_rule_based(feats, None, NEUTRAL, seed=2).global_rotations_and_positions()
+    assert (pos[:, J["neck"], 2] - pos0[:, J["neck"], 2]).mean() > 0.05  # while the torso does lean
+
+
+def test_posture_and_weight_shift_at_topic_boundaries():
+    feats, _ = make_features(duration=40.0, seed=4, pauses=((10.0, 12.0), (25.0, 26.5)))
+    m = RE.generate_rule_based(feats, None, NEUTRAL, seed=1)
+    t = np.arange(m.num_frames) / FPS
+    x = m.root[:, 0]
+    seg = [x[(t > a) & (t < b)].mean() for a, b in ((2, 9), (13, 24), (28, 39))]
+    assert max(abs(seg[1] - seg[0]), abs(seg[2] - seg[1])) > 0.004  # the weight moves to the other leg
+    assert np.ptp(x) < 0.08
+
+
 def test_uniform_part_styles_equal_plain_style(speech):
     a = RE.generate_rule_based(speech[0], None, NEUTRAL, seed=9)
     b = RE.generate_rule_based(speech[0], None, PartStyles(NEUTRAL), seed=9)
