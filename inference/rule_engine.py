@@ -270,12 +270,17 @@ def _minjerk(u: np.ndarray) -> np.ndarray:
 
 
 def _ease(u: np.ndarray, p: np.ndarray | float) -> np.ndarray:
-    """Minimum-jerk easing of u**p: p > 1 starts slowly and stops sharply (a powerful stroke)."""
-    return _minjerk(np.clip(u, 0.0, 1.0) ** p)
+    """Minimum-jerk easing of u**p: p > 1 starts slowly and stops sharply (a powerful stroke). A negative
+    p is the mirror image (starts sharply, stops slowly: a rebound)."""
+    u = np.clip(u, 0.0, 1.0)
+    p = np.asarray(p, dtype=np.float64)
+    a = np.abs(p)
+    return np.where(p < 0, 1.0 - _minjerk((1.0 - u) ** a), _minjerk(u**a))
 
 
 @lru_cache(maxsize=4096)
 def _ease_peak(p: float) -> float:
+    p = abs(p)
     u = np.linspace(0.0, 1.0, 401)
     return float(np.max(np.gradient(_ease(u, p), u)))
 
@@ -499,6 +504,19 @@ def detect_accents(prominence: np.ndarray, voiced: np.ndarray, fps: float = FPS)
     return idx[keep], strength[keep]
 
 
+def _snap_to_onsets(idx: np.ndarray, onset: np.ndarray, back: int = 5, ahead: int = 1) -> np.ndarray:
+    """Move each accent (a prominence peak: the stressed syllable's nucleus) to the onset-strength peak
+    that starts its syllable, up to ``back`` frames earlier: the stroke apex lands on, or just before, the
+    stressed syllable."""
+    n = len(onset)
+    if len(idx) == 0 or n == 0:
+        return idx
+    pad = np.concatenate([np.full(back, -np.inf), np.asarray(onset, dtype=np.float64), np.full(ahead, -np.inf)])
+    win = np.lib.stride_tricks.sliding_window_view(pad, back + ahead + 1)[idx]
+    out = idx - back + np.argmax(win, axis=1)
+    return np.maximum.accumulate(np.clip(out, 0, n - 1))
+
+
 def detect_beats(envelope: np.ndarray, voiced: np.ndarray, activation: float = 0.5,
                  fps: float = FPS) -> tuple[np.ndarray, np.ndarray]:
     """Beat frames and strengths: the accents of ``envelope`` a speaker with gesture rate ``activation``
@@ -640,8 +658,9 @@ def _beat_poses(style: StyleParams, rng: np.random.Generator, strength: float,
     cock = (0.15 + 0.35 * style.power) * (0.6 + 0.6 * strength)  # the wrist flicks with the stroke
     prep = _pose(apex_pos + direction * flick, pole, twist + 0.1, None, fingers, 1.0, -0.6 * cock)
     apex = _pose(apex_pos, pole, twist, None, fingers, 1.0, 0.4 * cock)
-    hold = _pose(apex_pos + np.array([0.0, -0.02, -0.01]), pole, twist, None,
-                 _fingers7(OPEN * 0.7 + RELAXED * 0.3, 0.7), 0.9, 0.15 * cock)
+    # A beat is a flick: the hand rebounds part of the way back up after the apex, then holds there.
+    hold = _pose(apex_pos + direction * flick * 0.45, pole, twist + 0.05, None,
+                 _fingers7(OPEN * 0.7 + RELAXED * 0.3, 0.7), 0.9, 0.1 * cock)
     return prep, apex, hold
 
 
@@ -698,6 +717,7 @@ def _analyse(feats: dict, duration: float, seed: int) -> _Prosody:
     voiced = feats["voiced"]
     prom = prominence_curve(feats["energy"], feats["onset"], feats["pitch"], voiced)
     idx, strength = detect_accents(prom, voiced)
+    idx = _snap_to_onsets(idx, feats["onset"])
     runs = [(a / FPS, b / FPS) for a, b in _speech_runs(voiced)]
     # Phrases: voiced runs joined across gaps shorter than PHRASE_PAUSE.
     phrases: list[tuple[float, float]] = []
@@ -730,7 +750,7 @@ def _plan(style: StyleParams, pro: _Prosody, lex: list[_Lex], seed: int) -> list
     lex_gap = max(0.45, 0.45 * beat_spacing(rate))
     chosen_lex: list[_Lex] = []
     for lx, u in zip(lex, u_lex.tolist(), strict=True):
-        if u >= p_lex and LEXICAL[lx.kind].arm:
+        if (u >= p_lex or lx.t < 0.3) and LEXICAL[lx.kind].arm:  # too early to prepare from rest
             continue
         if chosen_lex and lx.t - chosen_lex[-1].t < lex_gap:
             continue
@@ -802,7 +822,7 @@ def _hold_beats(keys: list[_Key], t_to: float, acc_t: np.ndarray, acc_s: np.ndar
         dip = replace(hold, pos=hold.pos + np.array([0.0, -amp, 0.3 * amp]))
         keys.append(_Key(ta - half, hold))
         keys.append(_Key(ta, dip, ease))
-        keys.append(_Key(ta + half, hold))
+        keys.append(_Key(ta + half, hold, -ease))
         last = ta + half
 
 
@@ -818,6 +838,9 @@ def _arm_keys(events: list[_Event], arm: str, style: StyleParams, pro: _Prosody,
     idle_limit = 1.8 + 0.8 * te
     stroke_p = 1.0 + 0.9 * pw
     overshoot = 0.15 * max(0.0, pw - 0.3)
+    settle = 0.8 * (0.8 + 2.2 * style.fluidity) / FPS  # the arm's low-pass moves a stop this much later
+    if overshoot > 0:
+        settle += 0.05  # and the recoil from the overshoot back to the apex takes 0.1 s
     v_avg = (2.3 - 1.1 * te) / (1.3 * _ease_peak(1.0))  # m/s, average over a min-jerk segment (slower if te)
     evs = [(i, e) for i, e in enumerate(events) if arm in e.poses]
     strokes = np.array([e.t for _, e in evs])
@@ -832,7 +855,7 @@ def _arm_keys(events: list[_Event], arm: str, style: StyleParams, pro: _Prosody,
     for j, (i, ev) in enumerate(evs):
         prep, apex, hold = ev.poses[arm]
         last_t = keys[-1].t
-        t_a = ev.t
+        t_a = ev.t if ev.kind == "beat" else ev.t - settle  # a stroke into a still hold settles after its key
         if t_a <= last_t + 0.1:
             continue
         t_prep: float | None = t_a - stroke_dur if t_a - stroke_dur > last_t + 0.06 else None
@@ -856,16 +879,21 @@ def _arm_keys(events: list[_Event], arm: str, style: StyleParams, pro: _Prosody,
         if t_prep is not None:
             keys.append(_Key(t_prep, prep))
         stroke_start = t_prep if t_prep is not None else t0
-        if overshoot > 0 and t_prep is not None:
+        if ev.kind == "beat":  # a flick: down onto the accent and straight back up, mirror-symmetric
+            keys.append(_Key(t_a, apex, stroke_p))
+            t_h = t_a + max(0.16, 0.6 * stroke_dur)
+            keys.append(_Key(t_h, hold, -stroke_p))
+        elif overshoot > 0 and t_prep is not None:
             over = replace(apex, pos=apex.pos + (apex.pos - prep.pos) * overshoot)
             keys.append(_Key(t_a, over, stroke_p))
             keys.append(_Key(t_a + 0.1, apex))
             t_h = t_a + 0.1 + hold_dur
+            keys.append(_Key(t_h, hold))
         else:
             keys.append(_Key(t_a, apex, stroke_p))
             t_h = t_a + hold_dur
-        keys.append(_Key(t_h, hold))
-        phases[i] = _Phases((t0, stroke_start), (stroke_start, t_a), (t_a, t_h))
+            keys.append(_Key(t_h, hold))
+        phases[i] = _Phases((t0, stroke_start), (stroke_start, ev.t), (ev.t, t_h))
         prev_i = i
         # Retract in long pauses (or when this hand has nothing more to do soon); hold otherwise.
         nxt = evs[j + 1][1] if j + 1 < len(evs) else None
@@ -1250,10 +1278,12 @@ def _limit_wrist_speed(motion: CanonicalMotion, vmax: float) -> None:
         sp = wrist_speed(motion)
         if sp.size == 0 or sp.max() <= vmax:
             return
-        fast = np.any(sp > vmax, axis=1)
-        region = _gauss_smooth(fast.astype(np.float64), 3.0) > 1e-3
-        smoothed = quat_normalize(_gauss_smooth(_continuous(motion.rotations[:, arm_joints]), 2.5))
-        motion.rotations[region[:, None].nonzero()[0][:, None], arm_joints] = smoothed[region]
+        fast = np.any(sp > vmax, axis=1).astype(np.float64)
+        weight = np.clip(_gauss_smooth(_dilate_mask(fast > 0, 3).astype(np.float64), 3.0) * 1.5, 0.0, 1.0)
+        current = _continuous(motion.rotations[:, arm_joints])
+        smoothed = _gauss_smooth(current, 2.5)
+        w = weight[:, None, None]  # fade the smoothing in and out: no seam at the edges of the region
+        motion.rotations[:, arm_joints] = quat_normalize(current * (1.0 - w) + smoothed * w)
 
 
 def _hand_points(glob: np.ndarray, pos: np.ndarray, side: str) -> np.ndarray:
