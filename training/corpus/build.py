@@ -20,8 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .speech import Synthesizer
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.90, 0.05, 0.05)
@@ -140,21 +144,20 @@ class RenderedClip:
     events: list[dict] = field(default_factory=list)
 
 
-def render_clip(plan: ClipPlan, synth) -> RenderedClip:
+def render_clip(plan: ClipPlan, synth: Synthesizer) -> RenderedClip:
     from ...inference.audio import Audio, audio_features
     from ...inference.rule_engine import generate_rule_based
-    from ...inference.style import PartStyles
+    from ...inference.style import PartStyles, StyleParams
     from ...inference.style_catalog import STYLE_CATALOG
     from .speech import Voice
 
     utt = synth.speak(plan.text, Voice(**plan.voice))
     audio = Audio(utt.samples, utt.sample_rate, source=f"clip {plan.index}")
     features = audio_features(audio)
+    base = STYLE_CATALOG[plan.style_id].params
+    style: StyleParams | PartStyles = base
     if plan.is_mixed:
-        style = PartStyles(default=STYLE_CATALOG[plan.style_id].params,
-                           **{p: STYLE_CATALOG[s].params for p, s in plan.part_styles.items()})
-    else:
-        style = STYLE_CATALOG[plan.style_id].params
+        style = PartStyles(default=base, **{p: STYLE_CATALOG[s].params for p, s in plan.part_styles.items()})
     motion = generate_rule_based(features, utt.words, style, seed=plan.seed)
     pcm = np.clip(np.round(utt.samples * 32767.0), -32768, 32767).astype(np.int16)
     events = [_plain(e) for e in motion.meta.get("events", [])]
@@ -164,7 +167,7 @@ def render_clip(plan: ClipPlan, synth) -> RenderedClip:
     )
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """JSON-safe, rounded copy of engine metadata (numpy scalars and arrays included)."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -215,7 +218,7 @@ def write_shard(clips: list[RenderedClip], path: Path) -> str:
 
 
 # One synthesizer per worker process: espeak-ng keeps global state and is not thread-safe.
-_WORKER: dict[str, object] = {}
+_WORKER: dict[str, Synthesizer] = {}
 
 
 def _worker_init() -> None:
@@ -268,7 +271,7 @@ def build_corpus(
             if progress:
                 progress(len(results), len(jobs), done_seconds)
     wall = time.perf_counter() - t0
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": f"gestura-corpus-{FORMAT_VERSION}",
         "settings": asdict(settings),
         "styles": [

@@ -148,7 +148,7 @@ def _load() -> tuple[ctypes.CDLL, int]:
     if _LIB is not None and _LIB_PID == os.getpid():
         return _LIB, _NATIVE_RATE
     try:
-        import espeakng_loader  # type: ignore[import-untyped]  # (no stubs; not in pyproject's list)
+        import espeakng_loader
     except ImportError as exc:
         raise SpeechError(
             "espeak-ng is missing: the corpus needs the PyPI package espeakng-loader (pinned in "
