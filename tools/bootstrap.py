@@ -35,7 +35,7 @@ PYTHON_VERSION = (3, 11)
 
 # venv folder -> requirement files installed into it (``-r`` includes inside them are followed).
 VENVS: dict[str, tuple[str, ...]] = {
-    ".venv": ("bpy50.txt", "runtime.txt", "dev.txt", "demo.txt", "training.txt"),
+    ".venv": ("bpy50.txt", "runtime.txt", "dev.txt", "demo.txt", "training.txt", "torch.txt"),
     ".venv-bpy45": ("bpy45.txt", "runtime.txt", "test.txt"),
 }
 MAIN_VENV = ".venv"
