@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rotations import quat_mul, quat_rotate
+from .rotations import quat_rotate
 
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
@@ -162,26 +162,55 @@ def rest_positions() -> np.ndarray:
     return pos
 
 
+def _tree_levels() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Joints grouped by depth in the tree, with their parents: FK runs one batched step per level."""
+    depth = [0] * NUM_JOINTS
+    for j, p in enumerate(PARENTS):
+        depth[j] = 0 if p < 0 else depth[p] + 1
+    levels = []
+    for d in range(1, max(depth) + 1):
+        js = np.array([j for j in range(NUM_JOINTS) if depth[j] == d])
+        levels.append((js, np.array([PARENTS[j] for j in js])))
+    return levels
+
+
+_LEVELS = _tree_levels()
+
+
 def forward_kinematics(local_quats: np.ndarray, root: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Global rotations (..., 52, 4) and joint positions (..., 52, 3).
 
     local_quats: (..., 52, 4) rotations relative to the T-pose rest; root: (..., 3) pelvis position
-    (defaults to the rest pelvis height). Parents precede children in JOINT_NAMES, so one pass works.
+    (defaults to the rest pelvis height). Batched over tree levels, with components laid out
+    (4, joints, frames) so the gathers along joints stay cheap on long clips.
     """
-    local_quats = np.asarray(local_quats, dtype=np.float64)
-    lead = local_quats.shape[:-2]
+    q = np.asarray(local_quats, dtype=np.float64)
+    lead = q.shape[:-2]
+    n = int(np.prod(lead)) if lead else 1
+    c = np.ascontiguousarray(np.transpose(q.reshape(n, NUM_JOINTS, 4), (2, 1, 0)))
+    g = np.empty_like(c)
+    p = np.empty((3, NUM_JOINTS, n))
+    g[:, 0] = c[:, 0]
     if root is None:
-        root = np.broadcast_to(np.array([0.0, REST_PELVIS_HEIGHT, 0.0]), lead + (3,))
-    glob = np.empty_like(local_quats)
-    pos = np.empty(lead + (NUM_JOINTS, 3))
-    for j, p in enumerate(PARENTS):
-        if p < 0:
-            glob[..., j, :] = local_quats[..., j, :]
-            pos[..., j, :] = root
-        else:
-            glob[..., j, :] = quat_mul(glob[..., p, :], local_quats[..., j, :])
-            offset = np.broadcast_to(REST_OFFSETS[j], lead + (3,))
-            pos[..., j, :] = pos[..., p, :] + quat_rotate(glob[..., p, :], offset)
+        p[:, 0] = np.array([0.0, REST_PELVIS_HEIGHT, 0.0])[:, None]
+    else:
+        p[:, 0] = np.broadcast_to(np.asarray(root, dtype=np.float64), lead + (3,)).reshape(n, 3).T
+    off = REST_OFFSETS[:, :, None]
+    for js, ps in _LEVELS:
+        aw, ax, ay, az = g[:, ps]
+        bw, bx, by, bz = c[:, js]
+        g[0, js] = aw * bw - ax * bx - ay * by - az * bz
+        g[1, js] = aw * bx + ax * bw + ay * bz - az * by
+        g[2, js] = aw * by - ax * bz + ay * bw + az * bx
+        g[3, js] = aw * bz + ax * by - ay * bx + az * bw
+        # Rotate the rest offset by the parent's global rotation: v + 2w(u x v) + 2u x (u x v).
+        vx, vy, vz = off[js, 0], off[js, 1], off[js, 2]
+        tx, ty, tz = 2.0 * (ay * vz - az * vy), 2.0 * (az * vx - ax * vz), 2.0 * (ax * vy - ay * vx)
+        p[0, js] = p[0, ps] + vx + aw * tx + (ay * tz - az * ty)
+        p[1, js] = p[1, ps] + vy + aw * ty + (az * tx - ax * tz)
+        p[2, js] = p[2, ps] + vz + aw * tz + (ax * ty - ay * tx)
+    glob = np.transpose(g, (2, 1, 0)).reshape(lead + (NUM_JOINTS, 4))
+    pos = np.transpose(p, (2, 1, 0)).reshape(lead + (NUM_JOINTS, 3))
     return glob, pos
 
 
