@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from gestura.inference.rotations import (
+    axis_angle_to_quat,
     euler_to_matrix,
     matrix_to_euler,
     quat_to_axis_angle,
@@ -19,6 +21,7 @@ from gestura.inference.skeleton import (
     JOINT_INDEX,
     JOINT_NAMES,
     PRIMARY_CHILD,
+    REST_PELVIS_HEIGHT,
     bone_directions,
     forward_kinematics,
     rest_positions,
@@ -31,8 +34,10 @@ from gestura.training.data.beat import (
     resolve_frame_time,
     zeggs_style,
 )
+from gestura.training.data.beat2 import iter_beat2, read_beat2
 from gestura.training.data.bvh_reader import BvhError, parse_bvh
 from gestura.training.data.format import SPLITS, Sample, split_of
+from gestura.training.data.procedural import iter_procedural
 
 SR = 16000
 FINGERS = ("Thumb", "Index", "Middle", "Ring", "Pinky")
@@ -434,6 +439,79 @@ def test_beat_emotion_from_csv_or_name(tmp_path: Path) -> None:
     path = make_take(tmp_path, "9_carla_0_100_100", identity_local(n))
     (tmp_path / "9_carla_0_100_100.csv").write_text("sad\n")
     assert read_beat(path).emotion == "sadness"
+
+
+# --- BEAT2 -------------------------------------------------------------------------------------------------
+
+
+def write_beat2(root: Path, stem: str, poses: np.ndarray, trans: np.ndarray, fps: float, seconds: float) -> Path:
+    (root / "smplxflame_30").mkdir(parents=True, exist_ok=True)
+    (root / "wave16k").mkdir(exist_ok=True)
+    (root / "textgrid").mkdir(exist_ok=True)
+    path = root / "smplxflame_30" / f"{stem}.npz"
+    np.savez(path, poses=poses, trans=trans, betas=np.zeros(300), expressions=np.zeros((len(poses), 100)),
+             mocap_frame_rate=np.array(fps))
+    write_wav(root / "wave16k" / f"{stem}.wav", seconds)
+    write_textgrid(root / "textgrid" / f"{stem}.TextGrid", [("so", 0.2, 0.4), ("yes", 0.5, 0.9)], seconds)
+    return path
+
+
+def test_beat2_npz_round_trips_known_rotations(tmp_path: Path) -> None:
+    n = 30
+    rng = np.random.default_rng(0)
+    aa = rng.normal(0.0, 0.5, (n, 55, 3))
+    trans = np.stack([np.linspace(0, 0.2, n), np.full(n, -0.3), np.zeros(n)], -1)
+    s = read_beat2(write_beat2(tmp_path, "2_scott_0_1_1", aa.reshape(n, 165), trans, 30.0, 1.0))
+    kept = [j for j in range(55) if j not in (22, 23, 24)]  # no jaw, no eyes
+    want = axis_angle_to_quat(aa[:, kept])
+    dots = np.abs(np.sum(want * s.rotations, -1))
+    assert s.rotations.shape == (n, 52, 4) and dots.min() > 1 - 1e-6
+    assert np.allclose(s.root[:, 0], trans[:, 0], atol=1e-6) and np.allclose(s.root[:, 1], REST_PELVIS_HEIGHT)
+    assert s.speaker == "scott" and [w.text for w in s.words] == ["so", "yes"] and len(s.audio) == SR
+    fixed = read_beat2(tmp_path / "smplxflame_30" / "2_scott_0_1_1.npz", pelvis_offset=(0.0, 1.2, 0.0))
+    assert np.allclose(fixed.root[:, 1], 0.9, atol=1e-6)
+
+
+def test_beat2_other_frame_rate_is_resampled_and_official_split_used(tmp_path: Path) -> None:
+    n = 120  # 2 s at 60 fps
+    aa = np.zeros((n, 55, 3))
+    aa[:, 18, 1] = np.linspace(0, 1.0, n)  # the left elbow turns steadily about Y
+    write_beat2(tmp_path, "3_solomon_0_2_2", aa.reshape(n, 165), np.zeros((n, 3)), 60.0, 2.0)
+    (tmp_path / "train_test_split.csv").write_text("id,type\n3_solomon_0_2_2,test\n")
+    samples = list(iter_beat2(tmp_path, "test"))
+    assert len(samples) == 1 and list(iter_beat2(tmp_path, "train")) == []
+    s = samples[0]
+    assert s.num_frames == 60 and s.meta["source_fps"] == 60.0
+    angle = quat_to_axis_angle(s.rotations[:, JOINT_INDEX["left_elbow"]].astype(np.float64))[:, 1]
+    assert np.allclose(angle[1:-1], np.linspace(0, 1.0, n)[2:-2:2], atol=2e-3)
+
+
+# --- the procedural corpus ----------------------------------------------------------------------------------
+
+
+def test_procedural_corpus_clips_become_samples(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    (tmp_path / "test").mkdir()
+    rot = np.zeros((15, 52, 4), np.float32)
+    rot[..., 0] = 1
+    audio = (np.sin(np.arange(16000) / 10.0) * 10000).astype(np.int16)
+    tensors = {
+        "rotations": rot, "root": np.zeros((15, 3), np.float32), "audio": audio,
+        "frame_offsets": np.array([0, 10, 15], np.int64), "sample_offsets": np.array([0, 10000, 16000], np.int64),
+        "style_ids": np.array([3, 4], np.int32), "part_style_ids": np.arange(14, dtype=np.int32).reshape(2, 7),
+    }
+    save_file(tensors, str(tmp_path / "test" / "shard_00000.safetensors"))
+    meta = [{"index": i, "split": "test", "voice": {"name": "en-us"}, "style_id": 3 + i, "text": "hi there",
+             "words": [["hi", 0.1, 0.2], ["there", 0.25, 0.3]]} for i in range(2)]
+    (tmp_path / "test" / "shard_00000.json").write_text(json.dumps(meta))
+    (tmp_path / "manifest.json").write_text(json.dumps({"shards": [{"path": "test/shard_00000.safetensors"}]}))
+    samples = list(iter_procedural(tmp_path, "test"))
+    assert [s.num_frames for s in samples] == [10, 5] and [len(s.audio) for s in samples] == [10000, 6000]
+    assert samples[1].style_id == 4 and samples[1].part_style_ids == tuple(range(7, 14))
+    assert samples[0].audio.dtype == np.float32 and np.abs(samples[0].audio).max() <= 1.0
+    assert samples[0].words[1].text == "there" and samples[0].speaker == "en-us"
+    assert list(iter_procedural(tmp_path, "train")) == []
 
 
 # --- the format ---------------------------------------------------------------------------------------------
