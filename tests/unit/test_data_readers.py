@@ -309,6 +309,7 @@ def test_bvh_parser_reads_hierarchy_channels_and_rotation_orders() -> None:
         (SMALL_BVH.split("MOTION", maxsplit=1)[0], "unexpected end of file"),
         (SMALL_BVH.replace("HIERARCHY", "HIERARCHX"), "expected 'HIERARCHY'"),
         (SMALL_BVH.replace("0.0333333", "0"), "frame time"),
+        (SMALL_BVH.replace("0 95 0", "0 nan 0"), "NaN"),
     ],
 )
 def test_bvh_parser_reports_malformed_files(text: str, message: str) -> None:

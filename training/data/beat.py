@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ...inference.audio import load_audio
+from ...inference.errors import GesturaError
 from ...inference.motion import CanonicalMotion, resample_motion
 from ...inference.rotations import matrix_to_quat, quat_between, quat_make_continuous, quat_normalize, quat_to_matrix
 from ...inference.skeleton import (
@@ -354,7 +355,7 @@ def _iter(
             continue
         try:
             yield reader(path)
-        except (BvhError, FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, GesturaError) as exc:  # BvhError is a ValueError
             warnings.warn(f"skipping {path}: {exc}", stacklevel=2)
 
 

@@ -182,9 +182,11 @@ def parse_bvh(text: str, source: str = "BVH") -> Bvh:
             f"{len(rest)} values ({have:.2f} frames)"
         )
     try:
-        data = np.array(rest, dtype=np.float64).reshape(int(n_frames), width)
+        data = np.fromiter(map(float, rest), dtype=np.float64, count=len(rest)).reshape(int(n_frames), width)
     except ValueError:
         raise BvhError(f"{source}: the MOTION section holds a value that is not a number") from None
+    if not np.isfinite(data).all():
+        raise BvhError(f"{source}: the MOTION section holds NaN or infinite values")
 
     offs = np.array(offsets, dtype=np.float64).reshape(-1, 3)
     n_j = len(names)
