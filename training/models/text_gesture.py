@@ -1,0 +1,729 @@
+"""Gesture-transcript joint embedding (GestureDiffuCLIP's semantic embedding) trained with a CLIP-style
+symmetric InfoNCE loss plus chronological negatives (Contextual Gesture: the transcript's sub-segments
+shuffled in time, so the embedding must respect *when* words are said, not only which).
+
+Segments are windows of ``window_frames`` frames (default 120 = 4 s at 30 fps) cut from corpus clips.
+
+* Transcript side: per-frame token ids (the lemma of the word spoken at that frame, ``<sil>`` between
+  words) plus a word-onset flag, so every token sits at its time in the window. A temporal conv
+  (downsampling 4x) and a small transformer encode it; mean+max pooling and a linear layer give the
+  embedding.
+* Gesture side: 6D rotations of the upper body (spine, neck, head, collars, arms) and the first segment of
+  every finger, with their frame-to-frame velocities, normalised with train-split statistics; same
+  conv + transformer + pooling architecture.
+* Both embeddings are L2-normalised (``embed_dim``, default 128); the logit scale (inverse temperature) is
+  learned (CLIP init 1/0.07, clamped at 100).
+* Chronological negatives: each window is cut into ``chrono_segments`` sub-segments at word boundaries
+  near equal spacing and the sub-segments are permuted (never the identity). The shuffled transcript has
+  the same content (same frames, same words) in another order. They are extra negatives for the
+  gesture->transcript direction (and, with ``chrono_side`` "gesture"/"both", shuffled gesture windows are
+  extra negatives for transcript->gesture); ``chrono_weight`` weighs that term against plain InfoNCE.
+
+Evaluation: recall@1/5 of transcript->gesture and gesture->transcript retrieval inside batches of 32
+random test windows (one window per clip and batch, uniformly random start), averaged over many batches.
+
+Training goes through the shared trainer (training/trainer.py; this module's ``make_task``); evaluating a
+checkpoint through this module, which also runs as a script (see docs/EMBEDDING.md)::
+
+    .venv/bin/python tools/train.py --config training/configs/text_gesture.json --corpus /tmp/corpus20 \
+        --out /tmp/runs/tg_chrono
+    .venv/bin/python training/models/text_gesture.py --checkpoint /tmp/runs/tg_chrono/checkpoints/best \
+        --corpus /tmp/corpus20
+
+Only numpy, torch and the standard library are imported at module level (the package's own modules are
+imported where used), so the file also runs as a script.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+FPS = 30.0
+PAD, UNK, SIL = "<pad>", "<unk>", "<sil>"
+SPECIALS = (PAD, UNK, SIL)
+PAD_ID, UNK_ID, SIL_ID = 0, 1, 2
+
+UPPER_BODY_JOINTS: tuple[str, ...] = (
+    "spine1", "spine2", "spine3", "neck", "head", "left_collar", "right_collar",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+)
+FINGER_JOINTS: tuple[str, ...] = tuple(
+    f"{side}_{finger}1" for side in ("left", "right") for finger in ("index", "middle", "pinky", "ring", "thumb")
+)
+GESTURE_JOINTS: tuple[str, ...] = UPPER_BODY_JOINTS + FINGER_JOINTS
+GESTURE_DIM = 6 * len(GESTURE_JOINTS)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass
+class TextGestureModelConfig:
+    """Architecture (what a checkpoint needs to rebuild the model, vocabulary included)."""
+
+    vocab: list[str] = field(default_factory=lambda: list(SPECIALS))
+    window_frames: int = 120
+    d_model: int = 128
+    layers: int = 2
+    heads: int = 4
+    ff: int = 256
+    dropout: float = 0.1
+    embed_dim: int = 128
+    init_temperature: float = 0.07
+    gesture_joints: list[str] = field(default_factory=lambda: list(GESTURE_JOINTS))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextGestureModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown text-gesture model settings: {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclass
+class TextGestureTaskConfig:
+    """The task's settings (``task_args`` of training/configs/text_gesture.json)."""
+
+    corpus: str = ""
+    # data
+    window_frames: int = 120
+    min_count: int = 2  # vocabulary: lemmas seen at least this often in the train split
+    max_vocab: int = 4000
+    max_train_clips: int | None = None
+    max_eval_clips: int | None = None
+    # model
+    d_model: int = 128
+    layers: int = 2
+    heads: int = 4
+    ff: int = 256
+    dropout: float = 0.1
+    embed_dim: int = 128
+    init_temperature: float = 0.07
+    # loss
+    chrono_weight: float = 1.0  # 0: plain CLIP InfoNCE
+    chrono_side: str = "transcript"  # transcript | gesture | both
+    chrono_segments: int = 4
+    chrono_snap_frames: int = 12  # a cut moves to a word boundary at most this far from equal spacing
+    batch_size: int = 128
+    # evaluation
+    eval_split: str = "test"
+    eval_batches: int = 300
+    eval_batch_size: int = 32
+    eval_seed: int = 1234
+
+    def __post_init__(self) -> None:
+        if self.chrono_side not in ("transcript", "gesture", "both"):
+            raise ValueError(f"chrono_side must be transcript, gesture or both, not {self.chrono_side!r}")
+        if self.chrono_segments < 2:
+            raise ValueError("chrono_segments must be at least 2")
+
+    def model_config(self, vocab: Vocabulary) -> TextGestureModelConfig:
+        names = {f.name for f in fields(TextGestureModelConfig)} - {"vocab", "gesture_joints"}
+        return TextGestureModelConfig(vocab=list(vocab.tokens), **{k: getattr(self, k) for k in names})
+
+
+# ----------------------------------------------------------------------------------------------------
+# Transcript tokens
+
+
+def normalise_word(text: str) -> str:
+    t = text.lower().replace("\u2019", "'")
+    return re.sub(r"[^a-z']", "", t).strip("'")
+
+
+def word_lemma(text: str) -> str:
+    """Lower-case lemma of a word (lemminflect's first lemma; the word itself when it has none)."""
+    from ...inference.style import lemma_forms
+
+    w = normalise_word(text)
+    if not w:
+        return ""
+    forms = lemma_forms(w)
+    return forms[1] if len(forms) > 1 else forms[0]
+
+
+@dataclass
+class Vocabulary:
+    tokens: list[str] = field(default_factory=lambda: list(SPECIALS))
+
+    def __post_init__(self) -> None:
+        if tuple(self.tokens[:3]) != SPECIALS:
+            raise ValueError(f"a vocabulary starts with {SPECIALS}")
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def id(self, word: str) -> int:
+        lemma = word_lemma(word)
+        if not lemma:
+            return SIL_ID
+        return self.index.get(lemma, UNK_ID)
+
+    @classmethod
+    def build(cls, transcripts: Iterable[Sequence[str]], min_count: int = 2, max_size: int = 4000) -> Vocabulary:
+        counts: Counter[str] = Counter()
+        for words in transcripts:
+            counts.update(x for x in (word_lemma(w) for w in words) if x)
+        kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        return cls(list(SPECIALS) + kept[: max(0, max_size - len(SPECIALS))])
+
+
+def frame_tokens(words: Sequence[tuple[str, float, float]], n_frames: int, vocab: Vocabulary,
+                 fps: float = FPS) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame token ids (the word spoken at each frame, <sil> elsewhere) and word-onset flags."""
+    tokens = np.full(n_frames, SIL_ID, dtype=np.int32)
+    onsets = np.zeros(n_frames, dtype=np.int8)
+    for text, start, end in words:
+        tid = vocab.id(text)
+        if tid == SIL_ID:
+            continue
+        a = int(round(float(start) * fps))
+        b = max(a + 1, int(round(float(end) * fps)))
+        if a >= n_frames or b <= 0:
+            continue
+        tokens[max(a, 0):min(b, n_frames)] = tid
+        if a >= 0:
+            onsets[a] = 1
+    return tokens, onsets
+
+
+def lexical_onsets(words: Sequence[tuple[str, float, float]], n_frames: int, fps: float = FPS) -> np.ndarray:
+    """Frames where a word of the rule engine's gesture lexicon starts (for evaluation breakdowns only)."""
+    from ...inference.rule_engine import gesture_for_word
+
+    out = np.zeros(n_frames, dtype=np.int8)
+    for text, start, _end in words:
+        a = int(round(float(start) * fps))
+        if 0 <= a < n_frames and gesture_for_word(text) is not None:
+            out[a] = 1
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Gesture features and the data set
+
+
+def gesture_features(rotations: np.ndarray) -> np.ndarray:
+    """(T, 52, 4) local quaternions -> (T, GESTURE_DIM) 6D rotations of GESTURE_JOINTS (float32)."""
+    from ...inference.rotations import quat_to_6d
+    from ...inference.skeleton import JOINT_INDEX
+
+    idx = [JOINT_INDEX[n] for n in GESTURE_JOINTS]
+    q = np.asarray(rotations, dtype=np.float64)[:, idx]
+    return quat_to_6d(q).reshape(q.shape[0], -1).astype(np.float32)
+
+
+@dataclass
+class SegmentData:
+    """Clips of one split, concatenated frame-wise, from which windows are cut."""
+
+    feats: np.ndarray  # (N, GESTURE_DIM) float16
+    tokens: np.ndarray  # (N,) int32
+    onsets: np.ndarray  # (N,) int8
+    lexical: np.ndarray  # (N,) int8, onsets of lexicon words (evaluation breakdowns)
+    offsets: np.ndarray  # (C + 1,) int64
+    clip_ids: list[int]
+
+    @property
+    def n_clips(self) -> int:
+        return len(self.offsets) - 1
+
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def windows(self, starts: np.ndarray, window: int) -> dict[str, np.ndarray]:
+        """Windows at absolute frame indices ``starts`` (B,)."""
+        idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(window)[None, :]
+        return {
+            "gesture": self.feats[idx].astype(np.float32),
+            "tokens": self.tokens[idx],
+            "onsets": self.onsets[idx],
+            "lexical": self.lexical[idx],
+        }
+
+
+def load_segment_data(corpus: str | Path, split: str, vocab: Vocabulary, max_clips: int | None = None,
+                      min_frames: int = 0) -> SegmentData:
+    from ..corpus.build import iter_clips
+
+    feats, toks, ons, lex, lengths, ids = [], [], [], [], [0], []
+    for clip in iter_clips(Path(corpus), split):
+        rot = clip["rotations"]
+        n = rot.shape[0]
+        if n < min_frames:
+            continue
+        words = [(str(w[0]), float(w[1]), float(w[2])) for w in clip["words"]]
+        t, o = frame_tokens(words, n, vocab)
+        feats.append(gesture_features(rot).astype(np.float16))
+        toks.append(t)
+        ons.append(o)
+        lex.append(lexical_onsets(words, n))
+        lengths.append(n)
+        ids.append(int(clip["index"]))
+        if max_clips is not None and len(ids) >= max_clips:
+            break
+    if not ids:
+        raise ValueError(f"no clips of at least {min_frames} frames in split {split!r} of {corpus}")
+    return SegmentData(np.concatenate(feats), np.concatenate(toks), np.concatenate(ons), np.concatenate(lex),
+                       np.cumsum(lengths).astype(np.int64), ids)
+
+
+def corpus_transcripts(corpus: str | Path, split: str) -> Iterator[list[str]]:
+    from ..corpus.build import iter_clips
+
+    for clip in iter_clips(Path(corpus), split):
+        yield [str(w[0]) for w in clip["words"]]
+
+
+def sample_train_starts(data: SegmentData, batch: int, window: int, rng: np.random.Generator) -> np.ndarray:
+    """Absolute start frames of ``batch`` windows, uniform over all valid window positions."""
+    valid = np.maximum(data.lengths() - window + 1, 0)
+    cum = np.cumsum(valid)
+    g = rng.integers(0, int(cum[-1]), size=batch)
+    clip = np.searchsorted(cum, g, side="right")
+    local = g - np.concatenate([[0], cum])[clip]
+    return data.offsets[clip] + local
+
+
+def eval_batches(data: SegmentData, n_batches: int, batch: int, window: int, seed: int) -> list[np.ndarray]:
+    """Fixed evaluation batches: each batch takes ``batch`` distinct clips (when the split has that many)
+    and one window at a uniformly random start in each. With fewer clips, windows are drawn from a tiling
+    of non-overlapping windows (random phase per clip) so no two windows of a batch overlap."""
+    rng = np.random.default_rng(seed)
+    lengths = data.lengths()
+    ok = np.flatnonzero(lengths >= window)
+    out = []
+    if len(ok) >= batch:
+        for _ in range(n_batches):
+            clips = rng.choice(ok, size=batch, replace=False)
+            starts = rng.integers(0, lengths[clips] - window + 1)
+            out.append(data.offsets[clips] + starts)
+        return out
+    pool = []
+    for c in ok:
+        phase = int(rng.integers(0, (lengths[c] - window) % window + 1))
+        pool.extend(data.offsets[c] + phase + window * np.arange((lengths[c] - phase) // window))
+    if len(pool) < batch:
+        raise ValueError(f"only {len(pool)} non-overlapping windows of {window} frames for batches of {batch}")
+    pool_a = np.array(pool, dtype=np.int64)
+    return [rng.choice(pool_a, size=batch, replace=False) for _ in range(n_batches)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# Chronological negatives
+
+
+def segment_cuts(tokens: np.ndarray, onsets: np.ndarray, n_segments: int, snap: int) -> np.ndarray:
+    """Cut frames (n_segments - 1, increasing, in 1..W-1) near equal spacing, moved to the nearest word
+    boundary (a word onset or a token change) within ``snap`` frames when there is one."""
+    w = len(tokens)
+    boundary = np.zeros(w, dtype=bool)
+    boundary[1:] = (tokens[1:] != tokens[:-1]) | (onsets[1:] > 0)
+    cand = np.flatnonzero(boundary)
+    cuts: list[int] = []
+    lo = 1
+    for k in range(1, n_segments):
+        target = round(k * w / n_segments)
+        hi = w - (n_segments - k)  # leave room for the remaining cuts
+        near = cand[(cand >= lo) & (cand <= hi) & (np.abs(cand - target) <= snap)]
+        c = int(near[np.argmin(np.abs(near - target))]) if len(near) else min(max(target, lo), hi)
+        cuts.append(c)
+        lo = c + 1
+    return np.array(cuts, dtype=np.int64)
+
+
+def random_nonidentity_perm(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation of range(n) other than the identity (n >= 2)."""
+    while True:
+        p = rng.permutation(n)
+        if np.any(p != np.arange(n)):
+            return p
+
+
+def permute_segments(x: np.ndarray, cuts: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Reorder the sub-segments of ``x`` (along axis 0) split at ``cuts`` in the order ``perm``."""
+    parts = np.split(x, cuts, axis=0)
+    return np.concatenate([parts[i] for i in perm], axis=0)
+
+
+def chrono_shuffle(tokens: np.ndarray, onsets: np.ndarray, rng: np.random.Generator, n_segments: int = 4,
+                   snap: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Chronological negatives of a batch of transcripts (B, W): the same frames with their sub-segments
+    (cut at word boundaries) in another order. Returns shuffled tokens, onsets, per-window cut frames
+    (B, n_segments - 1) and whether each shuffled window differs from its original (B,) (a window of
+    silence, say, does not and makes no negative)."""
+    b = tokens.shape[0]
+    tok_s = np.empty_like(tokens)
+    ons_s = np.empty_like(onsets)
+    all_cuts = np.empty((b, n_segments - 1), dtype=np.int64)
+    valid = np.zeros(b, dtype=bool)
+    for i in range(b):
+        cuts = segment_cuts(tokens[i], onsets[i], n_segments, snap)
+        perm = random_nonidentity_perm(n_segments, rng)
+        tok_s[i] = permute_segments(tokens[i], cuts, perm)
+        ons_s[i] = permute_segments(onsets[i], cuts, perm)
+        all_cuts[i] = cuts
+        valid[i] = bool(np.any(tok_s[i] != tokens[i]) or np.any(ons_s[i] != onsets[i]))
+    return tok_s, ons_s, all_cuts, valid
+
+
+def chrono_shuffle_gesture(gesture: np.ndarray, cuts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gesture windows (B, W, D) with sub-segments (cut at ``cuts`` (B, K-1)) in another order."""
+    out = np.empty_like(gesture)
+    for i in range(gesture.shape[0]):
+        perm = random_nonidentity_perm(cuts.shape[1] + 1, rng)
+        out[i] = permute_segments(gesture[i], cuts[i], perm)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Model
+
+
+class _TemporalEncoder(nn.Module):
+    """(B, W, d) frame features -> (B, embed_dim): conv downsampling 4x, transformer, mean+max pooling."""
+
+    def __init__(self, cfg: TextGestureModelConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.conv = nn.Sequential(
+            nn.Conv1d(d, d, 5, stride=2, padding=2), nn.GELU(),
+            nn.Conv1d(d, d, 5, stride=2, padding=2), nn.GELU(),
+        )
+        steps = (cfg.window_frames + 3) // 4
+        self.pos = nn.Parameter(torch.randn(1, steps, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, cfg.heads, cfg.ff, cfg.dropout, activation="gelu", batch_first=True,
+                                           norm_first=True)
+        self.transformer = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.proj = nn.Linear(2 * d, cfg.embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        h = h + self.pos[:, : h.shape[1]]
+        h = self.norm(self.transformer(h))
+        return self.proj(torch.cat([h.mean(dim=1), h.amax(dim=1)], dim=-1))
+
+
+class TranscriptEncoder(nn.Module):
+    """Per-frame token ids (B, W) and onset flags (B, W) -> (B, embed_dim), not normalised."""
+
+    def __init__(self, cfg: TextGestureModelConfig) -> None:
+        super().__init__()
+        self.token = nn.Embedding(len(cfg.vocab), cfg.d_model, padding_idx=PAD_ID)
+        self.onset = nn.Embedding(2, cfg.d_model)
+        self.encoder = _TemporalEncoder(cfg)
+
+    def forward(self, tokens: Tensor, onsets: Tensor) -> Tensor:
+        return self.encoder(self.token(tokens) + self.onset(onsets.long()))
+
+
+class GestureEncoder(nn.Module):
+    """6D rotations (B, W, 6 * joints) -> (B, embed_dim), not normalised; normalises its input (and the
+    frame-to-frame velocities it adds) with train-split statistics kept as buffers."""
+
+    mean: Tensor
+    std: Tensor
+    vel_std: Tensor
+
+    def __init__(self, cfg: TextGestureModelConfig) -> None:
+        super().__init__()
+        in_dim = 6 * len(cfg.gesture_joints)
+        self.register_buffer("mean", torch.zeros(in_dim))
+        self.register_buffer("std", torch.ones(in_dim))
+        self.register_buffer("vel_std", torch.ones(in_dim))
+        self.inp = nn.Linear(2 * in_dim, cfg.d_model)
+        self.encoder = _TemporalEncoder(cfg)
+
+    def forward(self, gesture: Tensor) -> Tensor:
+        vel = torch.diff(gesture, dim=1, prepend=gesture[:, :1])
+        x = torch.cat([(gesture - self.mean) / self.std, vel / self.vel_std], dim=-1)
+        return self.encoder(self.inp(x))
+
+
+class TextGestureModel(nn.Module):
+    """Transcript and gesture encoders into one L2-normalised space, with a learned logit scale.
+
+    ``model(tokens=..., onsets=..., gesture=..., tokens_neg=..., onsets_neg=..., gesture_neg=...)`` returns
+    the normalised embeddings of whatever it was given (keys "transcript", "gesture", "transcript_neg",
+    "gesture_neg") and "scale"; ``embed_transcript`` / ``embed_gesture`` embed one side."""
+
+    def __init__(self, config: TextGestureModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab = Vocabulary(list(config.vocab))
+        self.transcript = TranscriptEncoder(config)
+        self.gesture = GestureEncoder(config)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.init_temperature)))
+
+    @classmethod
+    def from_config(cls, d: dict[str, Any]) -> TextGestureModel:
+        return cls(TextGestureModelConfig.from_dict(d))
+
+    def embed_transcript(self, tokens: Tensor, onsets: Tensor) -> Tensor:
+        return F.normalize(self.transcript(tokens, onsets), dim=-1)
+
+    def embed_gesture(self, gesture: Tensor) -> Tensor:
+        return F.normalize(self.gesture(gesture), dim=-1)
+
+    def scale(self) -> Tensor:
+        return self.logit_scale.exp().clamp(max=100.0)
+
+    def forward(self, tokens: Tensor | None = None, onsets: Tensor | None = None, gesture: Tensor | None = None,
+                tokens_neg: Tensor | None = None, onsets_neg: Tensor | None = None,
+                gesture_neg: Tensor | None = None) -> dict[str, Tensor]:
+        out = {"scale": self.scale()}
+        if tokens is not None and onsets is not None:
+            out["transcript"] = self.embed_transcript(tokens, onsets)
+        if tokens_neg is not None and onsets_neg is not None:
+            out["transcript_neg"] = self.embed_transcript(tokens_neg, onsets_neg)
+        if gesture is not None:
+            out["gesture"] = self.embed_gesture(gesture)
+        if gesture_neg is not None:
+            out["gesture_neg"] = self.embed_gesture(gesture_neg)
+        return out
+
+    @torch.no_grad()
+    def set_normalisation(self, data: SegmentData, sample: int = 200_000, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        n = data.feats.shape[0]
+        idx = np.sort(rng.choice(n - 1, size=min(sample, n - 1), replace=False))
+        x = data.feats[idx].astype(np.float64)
+        v = data.feats[idx + 1].astype(np.float64) - x
+        self.gesture.mean.copy_(torch.from_numpy(x.mean(0)).float())
+        self.gesture.std.copy_(torch.from_numpy(np.maximum(x.std(0), 1e-3)).float())
+        self.gesture.vel_std.copy_(torch.from_numpy(np.maximum(v.std(0), 1e-4)).float())
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loss and metrics
+
+
+def contrastive_loss(zt: Tensor, zg: Tensor, scale: Tensor, zt_neg: Tensor | None = None,
+                     zg_neg: Tensor | None = None, neg_valid: Tensor | None = None,
+                     chrono_weight: float = 0.0) -> tuple[Tensor, dict[str, float]]:
+    """Symmetric InfoNCE over a batch of paired, L2-normalised embeddings (B, E), plus the chronological
+    term: gesture->transcript InfoNCE whose candidates also include the shuffled transcripts ``zt_neg``
+    (and transcript->gesture with shuffled gestures ``zg_neg``), weighted by ``chrono_weight``.
+    ``neg_valid`` (B,) marks shuffled windows that really differ from their original."""
+    b = zt.shape[0]
+    labels = torch.arange(b, device=zt.device)
+    logits = scale * zt @ zg.T  # transcript i vs gesture j
+    l_t2g = F.cross_entropy(logits, labels)
+    l_g2t = F.cross_entropy(logits.T, labels)
+    loss = 0.5 * (l_t2g + l_g2t)
+    logs = {"clip": float(loss.detach()), "scale": float(scale.detach())}
+    if chrono_weight > 0 and (zt_neg is not None or zg_neg is not None):
+        mask = None if neg_valid is None else ~neg_valid.bool()
+        terms = []
+        if zt_neg is not None:
+            neg = scale * zg @ zt_neg.T
+            if mask is not None:
+                neg = neg.masked_fill(mask[None, :], float("-inf"))
+            terms.append(F.cross_entropy(torch.cat([logits.T, neg], dim=1), labels))
+        if zg_neg is not None:
+            neg = scale * zt @ zg_neg.T
+            if mask is not None:
+                neg = neg.masked_fill(mask[None, :], float("-inf"))
+            terms.append(F.cross_entropy(torch.cat([logits, neg], dim=1), labels))
+        chrono = torch.stack(terms).mean()
+        loss = loss + chrono_weight * chrono
+        logs["chrono"] = float(chrono.detach())
+    logs["loss"] = float(loss.detach())
+    return loss, logs
+
+
+def retrieval_ranks(sim: np.ndarray) -> np.ndarray:
+    """0-based rank of the correct item (the diagonal) for each query row of a similarity matrix; ties
+    count against the query (a constant matrix ranks every query last)."""
+    sim = np.asarray(sim, dtype=np.float64)
+    diag = np.diag(sim)[:, None]
+    others = sim.copy()
+    np.fill_diagonal(others, -np.inf)
+    return (others >= diag).sum(axis=1)
+
+
+def retrieval_recall(zt: np.ndarray, zg: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """R@k (fractions) of one batch of paired embeddings, transcript->gesture (t2g) and gesture->transcript
+    (g2t), and their mean."""
+    sim = np.asarray(zt, dtype=np.float64) @ np.asarray(zg, dtype=np.float64).T
+    r_t2g = retrieval_ranks(sim)
+    r_g2t = retrieval_ranks(sim.T)
+    out: dict[str, float] = {}
+    for k in ks:
+        out[f"t2g_R@{k}"] = float(np.mean(r_t2g < k))
+        out[f"g2t_R@{k}"] = float(np.mean(r_g2t < k))
+        out[f"R@{k}"] = 0.5 * (out[f"t2g_R@{k}"] + out[f"g2t_R@{k}"])
+    return out
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def embed_windows(model: TextGestureModel, win: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    dev = _device(model)
+    zt = model.embed_transcript(torch.from_numpy(win["tokens"]).long().to(dev),
+                                torch.from_numpy(win["onsets"]).long().to(dev))
+    zg = model.embed_gesture(torch.from_numpy(win["gesture"]).to(dev))
+    return zt.cpu().numpy(), zg.cpu().numpy()
+
+
+@torch.no_grad()
+def evaluate_retrieval(model: TextGestureModel, data: SegmentData, n_batches: int = 300, batch: int = 32,
+                       seed: int = 1234) -> dict[str, float]:
+    """Mean R@1/R@5 over ``n_batches`` fixed random batches of ``batch`` test windows; also R@1 by the
+    number of lexicon words starting in the window (0, 1, 2, 3+) and the share of windows in each."""
+    was_training = model.training
+    model.eval()
+    w = model.config.window_frames
+    sums: dict[str, float] = {}
+    by_lex: dict[int, list[float]] = {}
+    for starts in eval_batches(data, n_batches, batch, w, seed):
+        win = data.windows(starts, w)
+        zt, zg = embed_windows(model, win)
+        for k, v in retrieval_recall(zt, zg).items():
+            sums[k] = sums.get(k, 0.0) + v
+        sim = zt.astype(np.float64) @ zg.astype(np.float64).T
+        hit = 0.5 * ((retrieval_ranks(sim) == 0).astype(float) + (retrieval_ranks(sim.T) == 0).astype(float))
+        n_lex = np.minimum(win["lexical"].sum(axis=1), 3)
+        for n, h in zip(n_lex.tolist(), hit.tolist(), strict=True):
+            by_lex.setdefault(int(n), []).append(h)
+    model.train(was_training)
+    out = {k: v / n_batches for k, v in sorted(sums.items(), key=lambda kv: (kv[0] != "R@1", kv[0]))}
+    for n in sorted(by_lex):
+        tag = f"lex{n}{'+' if n == 3 else ''}"
+        out[f"R@1_{tag}"] = float(np.mean(by_lex[n]))
+        out[f"share_{tag}"] = len(by_lex[n]) / (n_batches * batch)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Task (training/trainer.py's protocol: build_model, train_batches, loss, evaluate)
+
+
+class TextGestureTask:
+    """Training task for the gesture-transcript embedding over a procedural corpus folder."""
+
+    name = "text_gesture"
+
+    def __init__(self, config: TextGestureTaskConfig, vocab: Vocabulary, train_data: SegmentData,
+                 eval_data: SegmentData) -> None:
+        self.config = config
+        self.vocab = vocab
+        self.train_data = train_data
+        self.eval_data = eval_data
+
+    @classmethod
+    def from_corpus(cls, config: TextGestureTaskConfig) -> TextGestureTask:
+        """Vocabulary from the train split's transcripts; windows from the train and evaluation splits."""
+        if not config.corpus:
+            raise ValueError("text_gesture: task_args.corpus (or --corpus) is required")
+        corpus = Path(config.corpus)
+        vocab = Vocabulary.build(corpus_transcripts(corpus, "train"), config.min_count, config.max_vocab)
+        w = config.window_frames
+        return cls(config, vocab, load_segment_data(corpus, "train", vocab, config.max_train_clips, w),
+                   load_segment_data(corpus, config.eval_split, vocab, config.max_eval_clips, w))
+
+    def build_model(self) -> TextGestureModel:
+        model = TextGestureModel(self.config.model_config(self.vocab))
+        model.set_normalisation(self.train_data)
+        return model
+
+    def train_batches(self, rng: np.random.Generator) -> Iterator[dict[str, Tensor]]:
+        cfg = self.config
+        while True:
+            starts = sample_train_starts(self.train_data, cfg.batch_size, cfg.window_frames, rng)
+            win = self.train_data.windows(starts, cfg.window_frames)
+            batch = {
+                "tokens": torch.from_numpy(win["tokens"]).long(),
+                "onsets": torch.from_numpy(win["onsets"]).long(),
+                "gesture": torch.from_numpy(win["gesture"]),
+            }
+            if cfg.chrono_weight > 0:
+                tok_s, ons_s, cuts, valid = chrono_shuffle(win["tokens"], win["onsets"], rng, cfg.chrono_segments,
+                                                           cfg.chrono_snap_frames)
+                batch["valid"] = torch.from_numpy(valid)
+                if cfg.chrono_side in ("transcript", "both"):
+                    batch["tokens_neg"] = torch.from_numpy(tok_s).long()
+                    batch["onsets_neg"] = torch.from_numpy(ons_s).long()
+                if cfg.chrono_side in ("gesture", "both"):
+                    batch["gesture_neg"] = torch.from_numpy(chrono_shuffle_gesture(win["gesture"], cuts, rng))
+            yield batch
+
+    def loss(self, model: nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        out = model(**{k: v for k, v in batch.items() if k != "valid"})
+        return contrastive_loss(out["transcript"], out["gesture"], out["scale"], out.get("transcript_neg"),
+                                out.get("gesture_neg"), batch.get("valid"), self.config.chrono_weight)
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        assert isinstance(model, TextGestureModel)
+        cfg = self.config
+        return evaluate_retrieval(model, self.eval_data, cfg.eval_batches, cfg.eval_batch_size, cfg.eval_seed)
+
+
+def make_task(**task_args: Any) -> TextGestureTask:
+    """The trainer's entry point (``"task": "text_gesture"`` in a config file)."""
+    return TextGestureTask.from_corpus(TextGestureTaskConfig(**task_args))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Command line: evaluate a checkpoint (training goes through tools/train.py)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="text_gesture", description="evaluate a gesture-transcript embedding")
+    p.add_argument("--checkpoint", type=Path, required=True, help="a checkpoint folder (checkpoints/best)")
+    p.add_argument("--corpus", type=Path, required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--batches", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+
+    from ..checkpoint import load_model
+
+    torch.set_num_threads(max(1, args.threads))
+    model, _ = load_model(args.checkpoint)
+    assert isinstance(model, TextGestureModel)
+    data = load_segment_data(args.corpus, args.split, model.vocab, None, model.config.window_frames)
+    res = evaluate_retrieval(model, data, args.batches, args.batch_size, args.seed)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, "windows": args.batches *
+                      args.batch_size, "test_clips": data.n_clips, **res}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # run as a script: load this checkout as the package `gestura` first
+    import importlib.util
+    import sys
+
+    _root = Path(__file__).resolve().parents[2]
+    if "gestura" not in sys.modules:
+        _spec = importlib.util.spec_from_file_location("gestura", _root / "__init__.py",
+                                                       submodule_search_locations=[str(_root)])
+        assert _spec and _spec.loader
+        _pkg = importlib.util.module_from_spec(_spec)
+        sys.modules["gestura"] = _pkg
+        _spec.loader.exec_module(_pkg)
+    from gestura.training.models.text_gesture import main as _main
+
+    raise SystemExit(_main())
