@@ -212,7 +212,7 @@ def test_loss_decreases_in_a_few_steps(chrono_weight):
         loss.backward()
         opt.step()
     after, _ = task.loss(model, fixed)
-    assert float(after) < 0.8 * float(first)
+    assert float(after.detach()) < 0.8 * float(first.detach())
     model.eval()
     with torch.no_grad():
         metrics = task.evaluate(model)
