@@ -172,6 +172,7 @@ def write_report(corpus: Path, out: Path) -> dict:
     jerks = [r["features"]["jerk"] for r in test]
     summary = {
         "corpus": str(corpus),
+        "settings": manifest["settings"],
         "hours": {s: v["hours"] for s, v in manifest["splits"].items()},
         "styles": len(names),
         "style_classifier": {"features": list(ALL_FEATURES), "model": "standardised logistic regression",
@@ -255,6 +256,13 @@ def _markdown(out: Path, s: dict) -> None:
         "# Procedural corpus report",
         "",
         f"Corpus `{s['corpus']}`: " + ", ".join(f"{k} {v:.2f} h" for k, v in s["hours"].items()) + ".",
+        "Rebuild it and this report with:",
+        "",
+        "```",
+        f".venv/bin/python tools/corpus.py build --hours {s['settings']['hours']:g} --out CORPUS "
+        f"--seed {s['settings']['seed']}",
+        ".venv/bin/python tools/corpus.py report --corpus CORPUS --out docs/corpus",
+        "```",
         "",
         "## Styles separate",
         "",
