@@ -41,19 +41,21 @@ def main(argv: list[str] | None = None) -> int:
         from gestura.training.corpus.build import CorpusSettings, build_corpus
 
         settings = CorpusSettings(hours=args.hours, seed=args.seed, clips_per_shard=args.clips_per_shard)
-        bar = tqdm(total=round(args.hours, 3), unit="h", desc="corpus", dynamic_ncols=True)
         started = time.perf_counter()
+        bars: list[tqdm] = []  # made at the first report, when the shard count is known
 
         def progress(done: int, total: int, seconds: float) -> None:
-            bar.total = total
-            bar.unit = "shard"
+            if not bars:
+                bars.append(tqdm(total=total, unit="shard", desc="corpus", dynamic_ncols=True))
+            bar = bars[0]
             bar.n = done
             minutes = (time.perf_counter() - started) / 60.0
             bar.set_postfix(hours=f"{seconds / 3600:.2f}", h_per_min=f"{seconds / 3600 / max(minutes, 1e-9):.2f}")
             bar.refresh()
 
         manifest = build_corpus(settings, args.out, workers=args.workers, progress=progress)
-        bar.close()
+        for bar in bars:
+            bar.close()
         hours = sum(s["hours"] for s in manifest["splits"].values())
         minutes = manifest["build_seconds"] / 60.0
         print(json.dumps({"out": str(args.out), "splits": manifest["splits"], "hours": round(hours, 3),

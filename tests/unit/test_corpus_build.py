@@ -107,3 +107,17 @@ def test_clips_hold_matching_audio_motion_and_words(tiny):
         assert np.abs(clip["audio"]).max() > 3000
         _, pos = fast_fk(clip["rotations"], clip["root"])
         assert np.ptp(pos[:, [20, 21]], axis=0).max() > 0.05
+
+
+def test_report_on_a_small_corpus(tmp_path):
+    from gestura.training.corpus.report import write_report
+
+    corpus = tmp_path / "corpus"
+    build_corpus(CorpusSettings(hours=0.2, seed=21, clips_per_shard=16), corpus, workers=2)
+    summary = write_report(corpus, tmp_path / "report")
+    for name in ("report.md", "report.json", "style_statistics.png", "style_confusion.png", "contact_sheet.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 500, name
+    assert summary["beat_alignment"]["clips"] >= 1
+    assert 0.6 < summary["beat_alignment"]["test_mean"] <= 1.0
+    assert 0.0 <= summary["style_classifier"]["test_accuracy"] <= 1.0
+    assert "**" in (tmp_path / "report" / "report.md").read_text()
