@@ -258,3 +258,33 @@ def test_checkpoint_round_trip(tmp_path):
                    gesture=torch.from_numpy(win["gesture"]))
     for k in ("transcript", "gesture", "scale"):
         assert torch.equal(a[k], b[k])
+
+
+@pytest.mark.slow
+def test_trainer_smoke_on_a_tiny_corpus(tmp_path, capsys):
+    """The real path: corpus shards -> vocabulary and windows -> training/trainer.py -> checkpoint -> the
+    module's evaluation command."""
+    import json
+
+    from gestura.training.corpus.build import CorpusSettings, build_corpus
+    from gestura.training.models.text_gesture import main, make_task
+    from gestura.training.trainer import TrainConfig, train
+
+    corpus = tmp_path / "corpus"
+    build_corpus(CorpusSettings(hours=0.01, seed=4, clips_per_shard=4, clip_seconds=(6.0, 8.0)), corpus, workers=1)
+    task = make_task(corpus=str(corpus), window_frames=60, min_count=1, d_model=32, layers=1, heads=2, ff=64,
+                     embed_dim=16, batch_size=8, eval_split="train", eval_batches=3, eval_batch_size=4)
+    assert len(task.vocab) > 20 and task.train_data.n_clips >= 4
+    assert (task.train_data.tokens > SIL_ID).mean() > 0.3  # words cover much of the frames
+    config = TrainConfig(out_dir=str(tmp_path / "run"), steps=4, warmup=1, log_every=2, eval_every=4, ckpt_every=4,
+                         device="cpu", threads=1, progress=False, plot=False, select_metric="R@1", select_mode="max")
+    result = train(task, config)
+    assert result.step == 4 and {"R@1", "R@5", "chrono_acc"} <= set(result.last_metrics)
+    loaded, _ = load_model(result.latest)
+    assert isinstance(loaded, TextGestureModel)
+    assert evaluate_retrieval(loaded, task.eval_data, 3, 4, 1234)["R@1"] == result.last_metrics["R@1"]
+    capsys.readouterr()
+    assert main(["--checkpoint", str(result.latest), "--corpus", str(corpus), "--split", "train", "--batches", "3",
+                 "--batch-size", "4"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["R@1"] == result.last_metrics["R@1"]

@@ -286,10 +286,13 @@ def load_segment_data(corpus: str | Path, split: str, vocab: Vocabulary, max_cli
 
 
 def corpus_transcripts(corpus: str | Path, split: str) -> Iterator[list[str]]:
-    from ..corpus.build import iter_clips
-
-    for clip in iter_clips(Path(corpus), split):
-        yield [str(w[0]) for w in clip["words"]]
+    """The words of every clip of a split, read from the shards' JSON sidecars alone (no tensors)."""
+    corpus = Path(corpus)
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        if shard["path"].startswith(split + "/"):
+            for clip in json.loads((corpus / shard["path"]).with_suffix(".json").read_text()):
+                yield [str(w[0]) for w in clip["words"]]
 
 
 def sample_train_starts(data: SegmentData, batch: int, window: int, rng: np.random.Generator) -> np.ndarray:
