@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--resume", dest="resume", action="store_true", default=True,
                        help="continue from OUT/checkpoints/latest when it exists (default)")
     group.add_argument("--fresh", dest="resume", action="store_false", help="ignore an existing checkpoint")
+    parser.add_argument("--test", action="store_true",
+                        help="after training, evaluate the best checkpoint on the test split (task.test) and write "
+                             "OUT/test_metrics.json")
+    parser.add_argument("--test-only", action="store_true", help="no training: only --test on OUT's best checkpoint")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config entries, e.g. train.lr=3e-4 task_args.windows=64")
     args = parser.parse_args(argv)
@@ -68,13 +72,35 @@ def main(argv: list[str] | None = None) -> int:
         train_dict["device"] = args.device
     config = TrainConfig.from_dict(train_dict)
     task = make_task(task_name, **task_args)
-    result = train(task, config, resume=args.resume)
-    if os.environ.get("RANK", "0") == "0":
-        print(json.dumps({
-            "task": task_name, "out_dir": str(result.out_dir), "steps": result.step, "start_step": result.start_step,
-            "wall_minutes": round(result.wall_seconds / 60.0, 2), "train_loss": result.train_loss,
-            "best_step": result.best_step, "best_metric": result.best_metric, "metrics": result.last_metrics,
-        }, indent=1))
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if not args.test_only:
+        result = train(task, config, resume=args.resume)
+        if main_rank:
+            print(json.dumps({
+                "task": task_name, "out_dir": str(result.out_dir), "steps": result.step,
+                "start_step": result.start_step, "wall_minutes": round(result.wall_seconds / 60.0, 2),
+                "train_loss": result.train_loss, "best_step": result.best_step, "best_metric": result.best_metric,
+                "metrics": result.last_metrics,
+            }, indent=1))
+    if (args.test or args.test_only) and main_rank:
+        import time
+
+        import torch
+
+        from gestura.training.checkpoint import load_model
+
+        test = getattr(task, "test", None)
+        if test is None:
+            parser.error(f"task {task_name} has no test()")
+        best = Path(config.out_dir) / "checkpoints" / "best"
+        model, ckpt = load_model(best, "cuda" if config.device != "cpu" and torch.cuda.is_available() else "cpu")
+        started = time.perf_counter()
+        with torch.no_grad():
+            metrics = test(model)
+        out = {"checkpoint": str(best), "step": ckpt.step, "code_version": ckpt.meta.get("code_version"),
+               "test_seconds": round(time.perf_counter() - started, 1), "metrics": metrics}
+        (Path(config.out_dir) / "test_metrics.json").write_text(json.dumps(out, indent=1))
+        print(json.dumps(out, indent=1))
     return 0
 
 

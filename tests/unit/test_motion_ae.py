@@ -63,6 +63,9 @@ def write_synthetic_corpus(out: Path, seed: int = 0, clips: dict[str, int] | Non
     rng = np.random.default_rng(seed)
     clips = clips or {"train": 12, "val": 3, "test": 3}
     shards, index = [], 0
+    clicks = np.zeros(16000, np.int16)  # one second of audio per clip: clicks every 0.25 s
+    for k in range(0, 16000, 4000):
+        clicks[k:k + 80] = (8000 * rng.normal(size=80)).astype(np.int16)
     for split, n in clips.items():
         motions = [synthetic_motion(rng, int(rng.integers(90, 200))) for _ in range(n)]
         frames = np.cumsum([0] + [len(q) for q, _ in motions]).astype(np.int64)
@@ -70,7 +73,8 @@ def write_synthetic_corpus(out: Path, seed: int = 0, clips: dict[str, int] | Non
         (out / split).mkdir(parents=True, exist_ok=True)
         save_file({
             "rotations": np.concatenate([q for q, _ in motions]), "root": np.concatenate([r for _, r in motions]),
-            "audio": np.zeros(n, np.int16), "frame_offsets": frames, "sample_offsets": np.arange(n + 1, dtype=np.int64),
+            "audio": np.tile(clicks, n), "frame_offsets": frames,
+            "sample_offsets": np.arange(n + 1, dtype=np.int64) * len(clicks),
             "style_ids": np.zeros(n, np.int32), "part_style_ids": np.zeros((n, 7), np.int32),
         }, str(out / rel))
         meta = [{"index": index + k, "split": split, "words": [], "style_id": 0} for k in range(n)]
@@ -175,7 +179,8 @@ def test_fgd_extractor_trains_and_loads(corpus, tmp_path):
     from gestura.training.metrics import FGDExtractor
     from gestura.training.models.fgd import make_task as make_fgd_task
 
-    task = make_fgd_task(corpus=str(corpus), batch_size=16, val_clips=2, model={"channels": 32, "embed_dim": 8})
+    task = make_fgd_task(corpus=str(corpus), batch_size=16, val_clips=2, model={"channels": 32, "embed_dim": 8},
+                         test_beats=False)  # librosa's first onset detection costs ~10 s
     cfg = TrainConfig(out_dir=str(tmp_path / "fgd"), steps=30, lr=2e-3, warmup=3, log_every=10, eval_every=30,
                       ckpt_every=30, device="cpu", progress=False, plot=False)
     result = train(task, cfg)
@@ -185,3 +190,6 @@ def test_fgd_extractor_trains_and_loads(corpus, tmp_path):
     clips = [task.val_set.clip(k) for k in range(len(task.val_set))]
     emb = ex.embed([(q.numpy(), r.numpy()) for q, r in clips])
     assert emb.shape[1] == 8 and len(emb) > 10
+    ref = task.test(ex.model)
+    assert ref["fgd_train_vs_test"] > 0 and ref["diversity_test"] > 0 and ref["test_clips"] == 3
+    assert ref["jerk_test"] > 0

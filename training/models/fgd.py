@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,7 @@ class FGDTaskConfig:
     val_clips: int = 40
     batch_size: int = 64
     w_vel: float = 1.0
+    test_beats: bool = True  # test(): beat alignment of the test split (librosa onsets of its audio)
     model: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,6 +150,44 @@ class FGDTask:
             self._val_windows = window_features(q, r)
         mse, vel = self._loss_terms(model, self._val_windows)
         return {"val_mse": float(mse), "val_vel": float(vel)}
+
+
+    def test(self, model: nn.Module) -> dict[str, Any]:
+        """The reference figures later evaluations compare to: FGD between the corpus's train and test splits
+        (a random subset of train clips with as many frames as the test split, seed 0), the same between two
+        disjoint train subsets (the estimator's floor at this sample size), diversity, and the test split's
+        beat alignment and jerk."""
+        from ..corpus.build import iter_clips
+        from ..metrics import FGDExtractor, audio_onsets, diversity, evaluate_motion, fgd_from_embeddings
+
+        assert isinstance(model, FGDNet)
+        ex = FGDExtractor(model.eval(), "(in memory)", -1, "", next(model.parameters()).device)
+        test_clips, onsets = [], []
+        for clip in iter_clips(Path(self.config.corpus), "test"):
+            test_clips.append((clip["rotations"], clip["root"]))
+            if self.config.test_beats:
+                onsets.append(audio_onsets(clip["audio"]))
+        test_frames = sum(len(q) for q, _ in test_clips)
+        order = np.random.default_rng(0).permutation(len(self.train_set))
+        subsets: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
+        frames = [0, 0]
+        for k in order:
+            s = 0 if frames[0] < test_frames else 1
+            if frames[s] >= test_frames:
+                break
+            q, r = self.train_set.clip(int(k))
+            subsets[s].append((q.numpy(), r.numpy()))
+            frames[s] += len(q)
+        e_test, e_a, e_b = ex.embed(test_clips), ex.embed(subsets[0]), ex.embed(subsets[1])
+        report = evaluate_motion(test_clips, onsets=onsets if self.config.test_beats else None)
+        return {
+            "fgd_train_vs_test": fgd_from_embeddings(e_a, e_test),
+            "fgd_train_vs_train": fgd_from_embeddings(e_a, e_b) if len(e_b) > 1 else float("nan"),
+            "diversity_test": diversity(e_test), "diversity_train": diversity(e_a),
+            "beat_alignment_test": report.get("beat_alignment", float("nan")), "jerk_test": report["jerk"],
+            "test_clips": len(test_clips), "test_windows": len(e_test), "train_windows": len(e_a),
+            "test_hours": test_frames / FPS / 3600.0,
+        }
 
 
 def make_task(**task_args: Any) -> FGDTask:

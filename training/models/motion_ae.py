@@ -220,9 +220,10 @@ class ResidualVQ(nn.Module):
         if self.training and not bool(self.initialized):
             self._init_codebooks(z.detach())
         layers = self.num_quantizers if n_layers is None else n_layers
-        if self.training and n_layers is None and self.dropout_prob > 0 and torch.rand(()) < self.dropout_prob:
-            layers = int(torch.randint(1, self.num_quantizers + 1, ()))
-            if self._distributed():
+        if self.training and n_layers is None and self.dropout_prob > 0:
+            if torch.rand(()) < self.dropout_prob:
+                layers = int(torch.randint(1, self.num_quantizers + 1, ()))
+            if self._distributed():  # every rank uses rank 0's choice
                 t = torch.tensor([layers], device=z.device)
                 torch.distributed.broadcast(t, 0)
                 layers = int(t)
