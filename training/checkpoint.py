@@ -17,6 +17,7 @@ The model is rebuilt from JSON alone: ``model.class`` names a class inside ``ges
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -41,8 +42,10 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not fit the model it is loaded into."""
 
 
+@functools.cache
 def code_version() -> str:
-    """The git commit of the checkout (``+dirty`` with local changes), or ``unknown``."""
+    """The git commit of the checkout (``+dirty`` with local changes), or ``unknown``. Cached: the first call
+    (the trainer makes it when a run starts) names the code the process runs, even if the checkout moves on."""
     root = Path(__file__).resolve().parents[1]
     try:
         rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,

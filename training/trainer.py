@@ -36,6 +36,7 @@ import torch
 from .checkpoint import (
     META_FILE,
     CheckpointError,
+    code_version,
     load_optimizer,
     load_weights,
     plain,
@@ -347,6 +348,7 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
     """Train ``task`` under ``config``; with ``resume`` a run continues from ``out_dir/checkpoints/latest``
     (model, optimizer, step, RNG states) when it exists. Returns where things went and the final metrics."""
     started = time.perf_counter()
+    code_version()  # recorded now, before the checkout can change under a long run
     info = dist_info()
     device = resolve_device(config.device, info.local_rank)
     if device.type == "cuda":
