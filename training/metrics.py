@@ -3,7 +3,7 @@
 - FGD (Fréchet Gesture Distance, Yoon et al. 2020): the Fréchet distance between Gaussians fitted to the
   embeddings of real and of generated motion, embeddings from the FGD feature extractor
   (training/models/fgd.py: a full-body autoencoder over 32-frame windows, stride 8 frames; checkpoint
-  ``runs/fgd/checkpoints/best`` by default, see docs/TRAINING.md). Always report which checkpoint was used
+  ``training/weights/fgd`` by default, see docs/TRAINING.md). Always report which checkpoint was used
   (``FGDExtractor.describe()``): FGD values from different extractors are not comparable.
 - Diversity: mean L1 distance between embeddings of random pairs of windows (Lee et al. 2019 / BEAT).
 - Beat alignment: BEAT's score (inference.gesture_metrics.beat_alignment, sigma 0.3 s) of the motion against
@@ -27,7 +27,8 @@ import torch
 
 from ..inference.motion import CanonicalMotion
 
-DEFAULT_FGD_CHECKPOINT = Path(__file__).resolve().parents[1] / "runs" / "fgd" / "checkpoints" / "best"
+# The extractor behind the reference figures in docs/TRAINING.md, committed so every evaluation compares alike.
+DEFAULT_FGD_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "fgd"
 FGD_CHECKPOINT_ENV = "GESTURA_FGD_CHECKPOINT"
 WINDOW_STRIDE = 8
 
@@ -106,7 +107,7 @@ class FGDExtractor:
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: str = "cpu") -> FGDExtractor:
-        """The extractor in ``path``, else $GESTURA_FGD_CHECKPOINT, else runs/fgd/checkpoints/best."""
+        """The extractor in ``path``, else $GESTURA_FGD_CHECKPOINT, else the committed training/weights/fgd."""
         from .checkpoint import CheckpointError, load_model
         from .models.fgd import FGDNet
 
