@@ -125,6 +125,7 @@ class TextGestureTaskConfig:
     eval_batches: int = 300
     eval_batch_size: int = 32
     eval_seed: int = 1234
+    test_batches: int = 500  # test(): the test split, for tools/train.py --test
 
     def __post_init__(self) -> None:
         if self.chrono_side not in ("transcript", "gesture", "both"):
@@ -646,6 +647,7 @@ class TextGestureTask:
         self.vocab = vocab
         self.train_data = train_data
         self.eval_data = eval_data
+        self.test_data: SegmentData | None = None
 
     @classmethod
     def from_corpus(cls, config: TextGestureTaskConfig) -> TextGestureTask:
@@ -690,9 +692,18 @@ class TextGestureTask:
                                 out.get("gesture_neg"), batch.get("valid"), self.config.chrono_weight)
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Retrieval on the evaluation split (``eval_split``, "val" in the shipped config)."""
         assert isinstance(model, TextGestureModel)
         cfg = self.config
         return evaluate_retrieval(model, self.eval_data, cfg.eval_batches, cfg.eval_batch_size, cfg.eval_seed)
+
+    def test(self, model: nn.Module) -> dict[str, float]:
+        """Retrieval on the corpus's test split, ``test_batches`` batches (tools/train.py --test)."""
+        assert isinstance(model, TextGestureModel)
+        cfg = self.config
+        if self.test_data is None:
+            self.test_data = load_segment_data(Path(cfg.corpus), "test", self.vocab, None, cfg.window_frames)
+        return evaluate_retrieval(model, self.test_data, cfg.test_batches, cfg.eval_batch_size, cfg.eval_seed)
 
 
 def make_task(**task_args: Any) -> TextGestureTask:
