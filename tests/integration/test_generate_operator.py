@@ -105,8 +105,9 @@ def test_wrists_move_with_speech_and_rest_in_silence(scene, testrigs, speech_wit
     silent = wrist_path(speech_len + 1.2, speech_len + 2.6)
     speed_speaking = np.linalg.norm(np.diff(speaking, axis=0), axis=-1).sum(0).max() / (speech_len - 1)
     speed_silent = np.linalg.norm(np.diff(silent, axis=0), axis=-1).sum(0).max() / 1.4
-    assert speed_speaking > 0.15, f"wrists barely move while speaking: {speed_speaking:.3f} m/s"
-    assert speed_silent < 0.25 * speed_speaking, (speed_silent, speed_speaking)
+    assert speed_speaking > 0.08, f"wrists barely move while speaking: {speed_speaking:.3f} m/s"
+    # In silence only idle motion is left (breathing, sway): a few cm/s, a fraction of the gesturing.
+    assert speed_silent < 0.05 and speed_silent < 0.3 * speed_speaking, (speed_silent, speed_speaking)
     # Resting means hands down by the body, below the shoulders.
     rest_heights = silent[..., 2].mean(0)
     shoulders = testrigs.world_bone_heads(rig, ["upper_arm_fk.L", "upper_arm_fk.R"])[:, 2]
