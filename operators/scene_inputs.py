@@ -78,6 +78,7 @@ class SceneRequest:
     request: GenerationRequest
     start_frame: float
     source: str
+    temporary_audio: bool = False  # the audio was unpacked from the .blend into a file of our own
 
 
 def gather_request(scene: bpy.types.Scene, settings) -> SceneRequest:
@@ -91,10 +92,12 @@ def gather_request(scene: bpy.types.Scene, settings) -> SceneRequest:
             audio_duration_s=(strip.frame_final_end - strip.frame_final_start) / fps,
         )
         source = f"sound strip {strip.name!r}"
+        unpacked = strip.sound is not None and strip.sound.packed_file is not None
     else:
         start = float(settings.start_frame)
         request = GenerationRequest(audio_path=resolve_file(settings.audio_file, "audio", AUDIO_SUFFIXES))
         source = f"audio file {Path(request.audio_path).name!r}"
+        unpacked = False
 
     if settings.transcript_source == "FILE":
         request.transcript_path = resolve_file(settings.transcript_file, "transcript", TRANSCRIPT_SUFFIXES)
@@ -111,7 +114,7 @@ def gather_request(scene: bpy.types.Scene, settings) -> SceneRequest:
     request.style_prompt = settings.style_prompt
     request.engine = settings.engine
     request.seed = settings.seed
-    return SceneRequest(request, start, source)
+    return SceneRequest(request, start, source, unpacked)
 
 
 def check_rig(rig) -> tuple[RigRest, BoneMap]:
@@ -132,7 +135,11 @@ def generate_on_rig(
     t0 = time.perf_counter()
     rest, bone_map = check_rig(settings.rig)
     scene_request = gather_request(scene, settings)
-    result = generate(scene_request.request, progress)
+    try:
+        result = generate(scene_request.request, progress)
+    finally:
+        if scene_request.temporary_audio:
+            Path(scene_request.request.audio_path).unlink(missing_ok=True)
     motion = resample_motion(result.motion, scene_fps(scene))
     t_solve = time.perf_counter()
     solved = retarget(motion, rest, bone_map.joints)

@@ -7,6 +7,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,3 +25,17 @@ def _load_repo_as_package() -> None:
 
 
 _load_repo_as_package()
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tests that use torch run it on one thread: their convolutions are tiny, and on a busy 2-core machine
+    several OpenMP threads were 10-20x slower than one. Tests that never import torch are left alone."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

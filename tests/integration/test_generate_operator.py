@@ -193,3 +193,20 @@ def test_style_presets_fill_the_prompt_and_change_the_motion(scene, testrigs):
             path.append(testrigs.world_bone_heads(rig, ["left_wrist", "right_wrist"]))
         speeds[name] = np.linalg.norm(np.diff(np.array(path), axis=0), axis=-1).mean()
     assert speeds["excited_keynote_speaker"] > 1.3 * speeds["calm_teacher"], speeds
+
+
+def test_a_packed_sound_strip_works_and_leaves_no_temporary_file(scene, testrigs, tmp_path):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    wav = tmp_path / "speech.wav"
+    shutil.copy(EXAMPLE_WAV, wav)
+    rig = testrigs.build_canonical_rig("Body", "smplx")
+    strip = _setup(scene, rig, wav)
+    strip.sound.pack()
+    wav.unlink()  # only the copy packed inside the .blend is left
+    before = set(Path(tempfile.gettempdir()).glob("gestura_*"))
+    assert bpy.ops.gestura.generate() == {"FINISHED"}
+    assert rig.animation_data.action is not None
+    assert set(Path(tempfile.gettempdir()).glob("gestura_*")) == before

@@ -32,7 +32,6 @@ def clip():
 
 
 def test_motion_autoencoder_reconstructs_unseen_motion_within_2_cm(clip):
-    torch.set_num_threads(1)
     model, ckpt = load_model(WEIGHTS / "motion_ae")
     model.eval()
     quats, root = clip

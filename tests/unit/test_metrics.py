@@ -24,14 +24,6 @@ from gestura.training.models.fgd import FGDConfig, FGDNet
 from gestura.training.models.motion_ae import MotionAE, MotionAEConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_frechet_distance_of_known_gaussians():
     d = 4
     assert frechet_distance(np.zeros(d), np.eye(d), np.zeros(d), np.eye(d)) == pytest.approx(0.0, abs=1e-9)

@@ -35,14 +35,6 @@ TINY = {"latent_dim": 8, "channels": dict.fromkeys(PARTS, 16), "depth": 1, "code
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions on a busy 2-core machine: several OpenMP threads are many times slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 def synthetic_motion(rng: np.random.Generator, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Smooth random motion: every joint swings about a random axis with a few sinusoids."""
     t = np.arange(frames)[:, None, None] / 30.0

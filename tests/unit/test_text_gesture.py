@@ -34,14 +34,6 @@ from gestura.training.models.text_gesture import (
 W = 40  # small windows keep the tests fast
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the tests are tiny, and on shared cores more threads are much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _small_config(vocab: Vocabulary, window: int = W) -> TextGestureModelConfig:
     return TextGestureModelConfig(vocab=list(vocab.tokens), window_frames=window, d_model=32, layers=1, heads=2,

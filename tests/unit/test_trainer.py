@@ -23,14 +23,6 @@ from gestura.training.checkpoint import (
 from gestura.training.trainer import Task, TrainConfig, load_config, lr_at, train, unwrap
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convolutions on a busy 2-core machine: several OpenMP threads are many times slower than one."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 @dataclass
 class ToyConfig:
     dim: int = 8
