@@ -10,12 +10,34 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import CancelledError, InputError
 from .motion import CanonicalMotion
 
-ENGINES = ("rule",)
+if TYPE_CHECKING:
+    from .audio import Audio, AudioFeatures
+    from .transcript import Word
+
+ENGINES = ("diffusion", "rule")  # the first is the default
+DEFAULT_ENGINE = ENGINES[0]
 Progress = Callable[[float, str], bool | None]  # (fraction, message) -> False to cancel
+
+
+@dataclass
+class EngineOptions:
+    """Settings of the diffusion engine (the rule engine ignores them). Plain values only: they cross to
+    the inference worker process."""
+
+    # Style strength per body part (classifier-free guidance weight; 0 = ignore the prompt for that part).
+    # Keys: head, torso, left_arm, right_arm, left_hand, right_hand, lower_body; missing keys use `strength`.
+    part_strength: dict[str, float] = field(default_factory=dict)
+    strength: float = 2.0
+    steps: int = 0  # sampler steps; 0 = the model's default
+    sampler: str = "dpm"  # "dpm" (DPM-Solver++ 2M), "ddim" or "ddpm" (ancestral, for baselines)
+    model_dir: str = ""  # a model folder; "" = the shipped starter model
+    device: str = "auto"  # auto | cpu | cuda | mps
+    style_motion_path: str = ""  # an example motion (BVH) whose style to follow instead of the prompt
 
 
 @dataclass
@@ -27,8 +49,9 @@ class GenerationRequest:
     # Timed text from elsewhere (Blender text strips): (text, start, end) in seconds from the window start.
     transcript_segments: Sequence[tuple[str, float, float]] | None = None
     style_prompt: str = ""
-    engine: str = "rule"
+    engine: str = DEFAULT_ENGINE
     seed: int = 0
+    options: EngineOptions = field(default_factory=EngineOptions)
 
 
 @dataclass
@@ -47,8 +70,6 @@ def _report(progress: Progress | None, fraction: float, message: str) -> None:
 
 def generate(request: GenerationRequest, progress: Progress | None = None) -> GenerationResult:
     from .audio import audio_features, check_not_silent, load_audio
-    from .rule_engine import generate_rule_based
-    from .style import parse_style_prompt
     from .transcript import load_transcript, words_from_segments
 
     if request.engine not in ENGINES:
@@ -58,9 +79,7 @@ def generate(request: GenerationRequest, progress: Progress | None = None) -> Ge
     t0 = time.perf_counter()
 
     _report(progress, 0.0, "Reading audio")
-    audio = load_audio(
-        request.audio_path, offset_s=request.audio_offset_s, duration_s=request.audio_duration_s
-    )
+    audio = load_audio(request.audio_path, offset_s=request.audio_offset_s, duration_s=request.audio_duration_s)
     check_not_silent(audio)
     timings["audio"] = time.perf_counter() - t0
 
@@ -79,17 +98,61 @@ def generate(request: GenerationRequest, progress: Progress | None = None) -> Ge
         warnings.append("No transcript: gestures follow the speech rhythm only (no lexical gestures)")
     timings["transcript"] = time.perf_counter() - t
 
-    _report(progress, 0.5, "Analysing speech")
+    _report(progress, 0.3, "Analysing speech")
     t = time.perf_counter()
     features = audio_features(audio)
     timings["features"] = time.perf_counter() - t
 
-    _report(progress, 0.7, "Generating gestures")
     t = time.perf_counter()
-    style, explanation = parse_style_prompt(request.style_prompt)  # "calm teacher; arms: angry" styles parts
-    motion = generate_rule_based(features, words, style, seed=request.seed)
+    motion, explanation = generate_motion(
+        audio,
+        words,
+        request.style_prompt,
+        engine=request.engine,
+        seed=request.seed,
+        options=request.options,
+        features=features,
+        progress=progress,
+    )
     timings["engine"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     motion.meta.update({"engine": request.engine, "style_prompt": request.style_prompt, "seed": request.seed})
     _report(progress, 1.0, "Done")
     return GenerationResult(motion, list(words), explanation, warnings, timings)
+
+
+def generate_motion(
+    audio: Audio,
+    words: Sequence[Word],
+    style_prompt: str,
+    *,
+    engine: str = DEFAULT_ENGINE,
+    seed: int = 0,
+    options: EngineOptions | None = None,
+    features: AudioFeatures | None = None,
+    progress: Progress | None = None,
+) -> tuple[CanonicalMotion, str]:
+    """The engine step alone, on audio and timed words already in memory (evaluation and benchmarks call
+    this on corpus clips); returns the motion and an explanation of how the style prompt was read."""
+    from .audio import audio_features
+
+    if engine not in ENGINES:
+        raise InputError(f"Unknown engine {engine!r}; available: {', '.join(ENGINES)}")
+    options = options or EngineOptions()
+    if features is None:
+        features = audio_features(audio)
+    _report(progress, 0.4, "Generating gestures")
+    if engine == "rule":
+        from .rule_engine import generate_rule_based
+        from .style import parse_style_prompt
+
+        style, explanation = parse_style_prompt(style_prompt)  # "calm teacher; arms: angry" styles parts
+        return generate_rule_based(features, list(words), style, seed=seed), explanation
+    from .diffusion_engine import generate_diffusion
+
+    def sub_progress(fraction: float, message: str) -> bool | None:
+        return None if progress is None else progress(0.4 + 0.55 * fraction, message)
+
+    return generate_diffusion(
+        audio, features, list(words), style_prompt, seed=seed, options=options, progress=sub_progress
+    )
