@@ -444,11 +444,12 @@ _PART_WORDS: dict[str, tuple[str, ...]] = {
 _PART_KEY = {w: key for key, words in _PART_WORDS.items() for w in words}
 
 
-def parse_style_prompt(prompt: str) -> tuple[StyleParams | PartStyles, str]:
-    """Like style_from_text, with per-part sections separated by ';' or new lines:
-    "calm teacher; arms: angry; head: sad". A section "part: text" styles that part or group (arms,
-    hands, left/right arm or hand, head, torso, lower body, upper body, ...); sections without a part set
-    the default of every other part. Without any part section the result is a plain StyleParams."""
+def split_part_prompt(prompt: str) -> tuple[str, list[tuple[str, str]]]:
+    """The sections of a per-part prompt: (the default text, [(part or group key, text), ...] in order).
+
+    Sections are separated by ';' or new lines; "part: text" names a part or group of PART_GROUPS /
+    PART_NAMES through its words ("arms", "left hand", "head", "legs", ...); sections without a known part
+    word are joined with "; " into the default text. A part section's text may be empty ("arms:")."""
     sections = [s.strip() for s in re.split(r"[;\n]+", prompt or "") if s.strip()]
     default_text: list[str] = []
     parts: list[tuple[str, str]] = []
@@ -458,10 +459,28 @@ def parse_style_prompt(prompt: str) -> tuple[StyleParams | PartStyles, str]:
         if m is None or key is None:
             default_text.append(sec)
         else:
-            parts.append((key, m.group(2)))
+            parts.append((key, m.group(2).strip()))
+    return "; ".join(default_text), parts
+
+
+def part_key_members(key: str) -> tuple[str, ...]:
+    """The body parts (PART_NAMES) a part or group key of split_part_prompt covers."""
+    if key in PART_GROUPS:
+        return PART_GROUPS[key]
+    if key in PART_NAMES:
+        return (key,)
+    raise KeyError(f"Unknown body part {key!r}; parts: {', '.join(PART_NAMES)}; groups: {', '.join(PART_GROUPS)}")
+
+
+def parse_style_prompt(prompt: str) -> tuple[StyleParams | PartStyles, str]:
+    """Like style_from_text, with per-part sections separated by ';' or new lines:
+    "calm teacher; arms: angry; head: sad". A section "part: text" styles that part or group (arms,
+    hands, left/right arm or hand, head, torso, lower body, upper body, ...); sections without a part set
+    the default of every other part. Without any part section the result is a plain StyleParams."""
+    default_text, parts = split_part_prompt(prompt)
     if not parts:
         return style_from_text(prompt)
-    base, why = style_from_text("; ".join(default_text))
+    base, why = style_from_text(default_text)
     result = PartStyles(default=base)
     notes = [f"default: {why}"]
     for key, text in parts:
