@@ -17,10 +17,13 @@ MODEL_FILE = "model.safetensors"
 
 
 def _classes() -> dict[str, Any]:
+    from .gesture_diffusion import GestureDenoiser
     from .motion_ae import MotionAE
+    from .style_encoder import StyleEncoder
     from .text_gesture import TextGestureModel
 
-    return {"MotionAE": MotionAE, "TextGestureModel": TextGestureModel}
+    return {"MotionAE": MotionAE, "TextGestureModel": TextGestureModel, "StyleEncoder": StyleEncoder,
+            "GestureDenoiser": GestureDenoiser}
 
 
 def read_meta(folder: str | Path) -> dict:

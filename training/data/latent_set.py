@@ -121,7 +121,7 @@ def prepare_latent_set(corpus: str | Path, split: str, ae_dir: str | Path, tg_di
     t0 = time.perf_counter()
     clips = list(_clips(corpus, split, max_clips))
     frames = [(len(c["rotations"]) // factor) * factor for c in clips]
-    jobs = [(c["audio"], n) for c, n in zip(clips, frames)]
+    jobs = [(c["audio"], n) for c, n in zip(clips, frames, strict=False)]
     if workers > 1:
         with mp.get_context("fork").Pool(workers) as pool:
             audio = pool.map(_audio_job, jobs, chunksize=4)
@@ -131,7 +131,7 @@ def prepare_latent_set(corpus: str | Path, split: str, ae_dir: str | Path, tg_di
 
     latents, tokens, onsets, meta = [], [], [], []
     with torch.no_grad():
-        for clip, n in zip(clips, frames):
+        for clip, n in zip(clips, frames, strict=False):
             quats = torch.as_tensor(np.asarray(clip["rotations"][:n], dtype=np.float32))
             sixd = torch.as_tensor(quat_to_6d(quats.numpy().astype(np.float64)).astype(np.float32))
             root = np.asarray(clip["root"][:n], dtype=np.float32)
@@ -174,3 +174,23 @@ def load_latent_set(path: str | Path) -> LatentSet:
     return LatentSet(audio=t["audio"], tokens=t["tokens"], onsets=t["onsets"], latents=t["latents"],
                      frame_offsets=t["frame_offsets"], latent_offsets=t["latent_offsets"],
                      part_style_ids=t["part_style_ids"], meta=json.loads(path.with_suffix(".json").read_text()))
+
+
+def latent_set(corpus: str | Path, split: str, ae_dir: str | Path, tg_dir: str | Path,
+               cache_dir: str | Path = ".cache/latents", *, max_clips: int = 0, workers: int = 2) -> LatentSet:
+    """The prepared split, building it first when needed."""
+    return load_latent_set(prepare_latent_set(corpus, split, ae_dir, tg_dir, cache_dir, workers=workers,
+                                              max_clips=max_clips))
+
+
+def latent_windows(data: LatentSet, rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random windows of ``length`` latent frames: (clip index (batch,), start latent frame (batch,)), clips drawn
+    in proportion to how many windows they hold."""
+    lengths = data.latent_lengths
+    ok = np.flatnonzero(lengths >= length)
+    if len(ok) == 0:
+        raise ValueError(f"no clip of {length} latent frames or more")
+    weights = (lengths[ok] - length + 1).astype(np.float64)
+    clips = ok[rng.choice(len(ok), size=batch, p=weights / weights.sum())]
+    starts = (rng.random(batch) * (lengths[clips] - length + 1)).astype(np.int64)
+    return clips, starts

@@ -1,0 +1,463 @@
+"""The diffusion engine: speech, transcript and a style prompt in, canonical motion out (torch; no bpy).
+
+A model folder (the shipped one is models/starter/) holds ``gestura_model.json`` naming its components, each a
+``safetensors`` + JSON folder: the denoiser, the motion autoencoder (latents <-> motion), the gesture-transcript
+embedding (the semantic conditions), the motion style encoder (example motions) with the style space, and text
+adapters. Loaded models are kept per (folder, device) for the life of the process (the add-on's worker).
+
+Generation: the audio features and the transcript embedding are computed once; the latent sequence is sampled in
+overlapping windows, each continuing the previous one through known-frame conditioning (its first ``overlap``
+latent frames are the previous window's last ones, kept exactly), with classifier-free guidance per body part
+(style strength sliders) and a few-step DPM-Solver++ sampler; the whole latent sequence is decoded at once (no
+seams), and known poses (pinned frames, kept ranges) are restored exactly with a smooth blend around them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CancelledError, InputError
+from .motion import CanonicalMotion
+
+MODEL_FORMAT = "gestura-diffusion-1"
+MODEL_FILE = "gestura_model.json"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "starter"
+PARTS: tuple[str, ...] = ("head", "torso", "left_arm", "right_arm", "left_hand", "right_hand", "lower_body")
+Progress = Callable[[float, str], bool | None]
+
+
+@dataclass
+class KnownMotion:
+    """Frames to keep: rotations (T, 52, 4), root (T, 3) and a (T,) bool mask of the frames that are given."""
+
+    rotations: np.ndarray
+    root: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass
+class DiffusionModel:
+    folder: Path
+    device: Any
+    denoiser: Any
+    motion_ae: Any
+    text_gesture: Any
+    style_encoder: Any
+    style_space: Any  # (styles, P, dim) torch tensor
+    style_names: list[str]
+    defaults: dict[str, Any]
+    text_styles: dict[str, Any] = field(default_factory=dict)  # backbone name -> (backbone, adapter)
+    half: bool = False
+
+
+_CACHE: dict[tuple[str, str], DiffusionModel] = {}
+_LOCK = threading.Lock()
+
+
+def pick_device(name: str = "auto") -> Any:
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("CUDA was asked for but this Python's torch sees no CUDA GPU; choose Auto or CPU")
+    return torch.device(name)
+
+
+def _require_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise InputError(
+            "The diffusion engine needs PyTorch in the Python that runs the model. Install it there "
+            "(pip install torch) or choose the rule-based engine."
+        ) from exc
+
+
+def read_model_description(folder: str | Path) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        raise InputError(f"No Gestura diffusion model in {folder} (missing {MODEL_FILE})")
+    try:
+        desc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Unreadable model description {path}: {exc}") from exc
+    if not isinstance(desc, dict) or desc.get("format") != MODEL_FORMAT:
+        raise InputError(f"{path} is not a {MODEL_FORMAT} model (format {desc.get('format')!r})"
+                         if isinstance(desc, dict) else f"{path} is not a model description")
+    return desc
+
+
+def load_model(folder: str | Path = "", device: str = "auto") -> DiffusionModel:
+    """The model in ``folder`` ("" = the shipped starter model), cached per process."""
+    _require_torch()
+    import torch
+    from safetensors.torch import load_file
+
+    from .nets.loading import load_module
+
+    folder = Path(folder).expanduser().resolve() if folder else DEFAULT_MODEL_DIR
+    dev = pick_device(device)
+    key = (str(folder), str(dev))
+    with _LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        desc = read_model_description(folder)
+        comps = desc.get("components", {})
+
+        def part(name: str, expected: str) -> Any:
+            sub = comps.get(name)
+            if not isinstance(sub, str) or Path(sub).is_absolute() or ".." in Path(sub).parts:
+                raise InputError(f"{folder / MODEL_FILE}: component {name!r} must be a folder inside the model")
+            return load_module(folder / sub, expected).to(dev)
+
+        space_path = folder / str(comps.get("style_space", "style_space.safetensors"))
+        if not space_path.is_file():
+            raise InputError(f"The model in {folder} has no style space ({space_path.name})")
+        meta_path = space_path.with_suffix(".json")
+        names = [s["name"] for s in json.loads(meta_path.read_text())["styles"]] if meta_path.is_file() else []
+        model = DiffusionModel(
+            folder=folder, device=dev,
+            denoiser=part("denoiser", "GestureDenoiser"), motion_ae=part("motion_ae", "MotionAE"),
+            text_gesture=part("text_gesture", "TextGestureModel"),
+            style_encoder=part("style_encoder", "StyleEncoder"),
+            style_space=load_file(str(space_path))["codes"].to(dev), style_names=names,
+            defaults=dict(desc.get("defaults", {})), half=dev.type == "cuda",
+        )
+        if model.half:
+            model.denoiser.half()
+        torch.set_grad_enabled(False)
+        _CACHE[key] = model
+        return model
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Style: prompt -> per-part codes
+
+
+def keyword_style_codes(model: DiffusionModel, prompt: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-part codes from the catalogue's keyword matcher (used when no text adapter is available):
+    each section's matched styles blend their style-space targets. Returns codes (P, dim), a (P,) mask of
+    the prompted parts, and an explanation."""
+    from .style import match_styles, part_key_members, split_part_prompt
+
+    space = model.style_space.float().cpu().numpy()
+    codes = np.zeros((len(PARTS), space.shape[-1]), np.float32)
+    mask = np.zeros(len(PARTS), bool)
+    notes = []
+
+    def codes_for(text: str) -> tuple[np.ndarray | None, str]:
+        matches = match_styles(text) if text.strip() else []
+        if not matches:
+            return None, "no known style words"
+        weights = np.array([max(s, 1e-3) for _, s in matches[:3]])
+        ids = [e.id for e, _ in matches[:3]]
+        mixed = np.einsum("s,spd->pd", weights / weights.sum(), space[ids])
+        mixed /= np.maximum(np.linalg.norm(mixed, axis=-1, keepdims=True), 1e-6)
+        return mixed, ", ".join(f"{e.name} {s:.2f}" for e, s in matches[:3])
+
+    default_text, part_sections = split_part_prompt(prompt)
+    base, why = codes_for(default_text)
+    if base is not None:
+        codes[:], mask[:] = base, True
+    if default_text.strip():
+        notes.append(f"{default_text!r}: {why}")
+    for key, text in part_sections:
+        c, pwhy = codes_for(text)
+        for p in part_key_members(key):
+            k = PARTS.index(p)
+            if c is None:
+                mask[k] = False
+            else:
+                codes[k], mask[k] = c[k], True
+        notes.append(f"{key}: {pwhy}")
+    return codes, mask, "; ".join(notes) or "no style prompt: the model's own style"
+
+
+def prompt_style_codes(model: DiffusionModel, prompt: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-part style codes for a prompt through the model's text adapter when it has one, else keywords."""
+    adapter = model.defaults.get("text_adapter")
+    if adapter:
+        try:
+            from . import text_style
+        except ImportError:
+            text_style = None  # type: ignore[assignment]
+        if text_style is not None and hasattr(text_style, "style_codes_for_model"):
+            return text_style.style_codes_for_model(model, prompt)  # type: ignore[no-any-return]
+    return keyword_style_codes(model, prompt)
+
+
+def motion_style_codes(model: DiffusionModel, motion: CanonicalMotion) -> np.ndarray:
+    """Per-part codes of an example motion through the motion autoencoder and the style encoder."""
+    z = encode_motion(model, motion.rotations, motion.root)
+    if z.shape[1] < 4:
+        raise InputError("The example motion is too short to read a style from (at least half a second)")
+    return model.style_encoder(z.float()).cpu().numpy()[0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Motion <-> latents
+
+
+def encode_motion(model: DiffusionModel, rotations: np.ndarray, root: np.ndarray) -> Any:
+    import torch
+
+    from .rotations import quat_to_6d
+
+    ae = model.motion_ae
+    f = ae.config.factor
+    n = (len(rotations) // f) * f
+    sixd = torch.as_tensor(quat_to_6d(np.asarray(rotations[:n], np.float64)).astype(np.float32), device=model.device)
+    root = np.asarray(root[:n], np.float32)
+    vel = np.zeros_like(root)
+    vel[1:] = (root[1:] - root[:-1]) * ae.config.fps
+    z, _ = ae.encode(sixd[None], torch.as_tensor(vel, device=model.device)[None])
+    return z
+
+
+def decode_latents(model: DiffusionModel, z: Any, root0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from .rotations import quat_make_continuous, sixd_to_quat
+
+    sixd, vel = model.motion_ae.decode(z.float())
+    quats = quat_make_continuous(sixd_to_quat(sixd[0].cpu().double().numpy()), axis=0)
+    vel = vel[0].cpu().double().numpy()
+    root = np.asarray(root0, np.float64)[None] + np.cumsum(vel, axis=0) / model.motion_ae.config.fps
+    root -= vel[:1] / model.motion_ae.config.fps  # the first frame sits at root0
+    return quats, root
+
+
+def restore_known(quats: np.ndarray, root: np.ndarray, known: KnownMotion, blend_frames: int = 6
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Exact known frames, eased into the generated motion over ``blend_frames`` either side of them."""
+    from .rotations import quat_slerp
+
+    mask = np.asarray(known.mask, bool)[: len(quats)]
+    if not mask.any():
+        return quats, root
+    idx = np.flatnonzero(mask)
+    frames = np.arange(len(quats))
+    pos = np.clip(np.searchsorted(idx, frames), 1, max(1, len(idx) - 1))
+    left, right = idx[pos - 1], idx[np.minimum(pos, len(idx) - 1)]
+    nearest = np.where(np.abs(frames - left) <= np.abs(right - frames), left, right)
+    dist = np.abs(frames - nearest)
+    w = np.clip(1.0 - dist / float(blend_frames + 1), 0.0, 1.0)
+    w = 0.5 - 0.5 * np.cos(np.pi * w)  # ease in and out; 1 on known frames
+    target_q = np.asarray(known.rotations, np.float64)[nearest]
+    target_r = np.asarray(known.root, np.float64)[nearest]
+    return quat_slerp(quats, target_q, w[:, None]), root * (1 - w[:, None]) + target_r * w[:, None]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sampling
+
+
+@dataclass
+class SamplingPlan:
+    steps: int
+    sampler: str
+    weights: np.ndarray  # (P,) guidance per part
+    window: int
+    overlap: int
+
+
+def _guidance(options: Any, mask: np.ndarray) -> np.ndarray:
+    strength = float(getattr(options, "strength", 2.0))
+    per_part = dict(getattr(options, "part_strength", {}) or {})
+    w = np.array([float(per_part.get(p, strength)) for p in PARTS])
+    if np.any(w < 0) or np.any(~np.isfinite(w)):
+        raise InputError("Style strength must be a finite number of 0 or more")
+    return np.where(mask, w, 0.0)
+
+
+def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: np.ndarray, style: np.ndarray,
+                   plan: SamplingPlan, seed: int, known_z: Any | None = None, known_lat: np.ndarray | None = None,
+                   progress: Progress | None = None) -> Any:
+    """Latents (1, T', P, D) (denormalised) for audio (4T', A) and text (T', text_dim) conditions."""
+    import torch
+
+    from .nets.sampling import Cancelled, Schedule, sample_ddim, sample_ddpm, sample_dpmpp_2m
+
+    den = model.denoiser
+    dev = model.device
+    dtype = torch.float16 if model.half else torch.float32
+    n_lat = text_feats.shape[0]
+    p, d = den.config.parts, den.config.latent_dim
+    schedule = Schedule(den.config.diffusion_steps)
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    weights = torch.as_tensor(plan.weights, dtype=dtype, device=dev)
+    need_uncond = bool(torch.any(weights != 1.0))
+    need_cond = bool(torch.any(weights != 0.0))
+    style_t = torch.as_tensor(style, dtype=dtype, device=dev)[None]
+
+    audio_t = torch.as_tensor(audio_feats, dtype=dtype, device=dev)[None]
+    text_t = torch.as_tensor(text_feats, dtype=dtype, device=dev)[None]
+    audio_h, text_h = den.encode_conditions(audio_t, text_t)
+
+    null_style = torch.ones(1, p, dtype=dtype, device=dev)
+    no_drop = torch.zeros(1, p, dtype=dtype, device=dev)
+    out = torch.zeros(1, n_lat, p, d, dtype=dtype, device=dev)  # normalised
+    given = torch.zeros(1, n_lat, p, dtype=dtype, device=dev)
+    if known_z is not None and known_lat is not None:
+        kz = den.normalize(known_z.to(dev, dtype))
+        m = torch.as_tensor(known_lat[:n_lat], dtype=dtype, device=dev)
+        out[:, : kz.shape[1]] = kz[:, :n_lat] * m[None, :, None, None]
+        given[:, : len(m)] = m[None, :, None]
+
+    window, overlap = plan.window, min(plan.overlap, plan.window // 2)
+    starts = [0]
+    while starts[-1] + window < n_lat:
+        starts.append(starts[-1] + window - overlap)
+    calls_per_window = plan.steps if plan.sampler != "ddpm" else schedule.steps
+    total_calls = calls_per_window * len(starts)
+    done = [0]
+
+    def tick(_done: int, _total: int) -> bool | None:
+        done[0] += 1
+        if progress is not None:
+            return progress(done[0] / total_calls, f"Denoising ({done[0]}/{total_calls})")
+        return None
+
+    for w_idx, a in enumerate(starts):
+        e = min(a + window, n_lat)
+        t = e - a
+        known = out[:, a:e].clone()
+        mask = given[:, a:e].clone()
+        if w_idx > 0:  # continue the previous window: its last frames are known
+            mask[:, :overlap] = 1
+        ah, th = audio_h[:, a:e], text_h[:, a:e]
+
+        def denoise(x: torch.Tensor, steps: torch.Tensor, ah: torch.Tensor = ah, th: torch.Tensor = th,
+                    known: torch.Tensor = known, mask: torch.Tensor = mask) -> torch.Tensor:
+            if need_cond and need_uncond:
+                x2 = torch.cat([x, x])
+                x0 = den(x2, torch.cat([steps, steps]), ah.expand(2, -1, -1), th.expand(2, -1, -1),
+                         style_t.expand(2, -1, -1), known.expand(2, -1, -1, -1), mask.expand(2, -1, -1),
+                         drop_style=torch.cat([no_drop, null_style]))
+                cond, unc = x0[:1], x0[1:]
+                x0 = unc + weights[None, None, :, None] * (cond - unc)
+            else:
+                x0 = den(x, steps, ah, th, style_t, known, mask,
+                         drop_style=no_drop if need_cond else null_style)
+            return torch.where(mask[..., None] > 0, known, x0)
+
+        noise = torch.randn((1, t, p, d), generator=gen, dtype=torch.float32).to(dev, dtype)
+        try:
+            if plan.sampler == "ddpm":
+                x = sample_ddpm(denoise, schedule, noise, generator=gen, callback=tick)
+            elif plan.sampler == "ddim":
+                x = sample_ddim(denoise, schedule, noise, plan.steps, callback=tick)
+            elif plan.sampler == "dpm":
+                x = sample_dpmpp_2m(denoise, schedule, noise, plan.steps, callback=tick)
+            else:
+                raise InputError(f"Unknown sampler {plan.sampler!r}; available: dpm, ddim, ddpm")
+        except Cancelled as exc:
+            raise CancelledError("Generation cancelled") from exc
+        x = torch.where(mask[..., None] > 0, known, x.to(dtype))
+        out[:, a:e] = x
+        given[:, a:e] = 1
+    return den.denormalize(out.float())
+
+
+def generate_diffusion(
+    audio: Any,
+    features: Any,
+    words: Sequence[Any],
+    style_prompt: str,
+    *,
+    seed: int = 0,
+    options: Any = None,
+    progress: Progress | None = None,
+    known: KnownMotion | None = None,
+    style_motion: CanonicalMotion | None = None,
+) -> tuple[CanonicalMotion, str]:
+    """The diffusion engine on one clip (see the module docstring); returns the motion and how the style was read."""
+    import torch
+
+    from .conditioning import audio_frame_features, frame_tokens_for, transcript_features
+    from .skeleton import REST_PELVIS_HEIGHT
+
+    def report(fraction: float, message: str) -> None:
+        if progress is not None and progress(fraction, message) is False:
+            raise CancelledError("Generation cancelled")
+
+    t0 = time.perf_counter()
+    report(0.0, "Loading the diffusion model")
+    model = load_model(getattr(options, "model_dir", "") or "", getattr(options, "device", "auto") or "auto")
+    timings = {"load": time.perf_counter() - t0}
+    factor = model.motion_ae.config.factor
+    n_frames = int(features.num_frames)
+    if n_frames < 1:
+        raise InputError("The audio is too short to generate gestures for")
+    n_lat = max(1, math.ceil(n_frames / factor))
+
+    t = time.perf_counter()
+    report(0.05, "Reading the transcript and style")
+    with torch.inference_mode():
+        audio_feats = audio_frame_features(features, n_lat * factor)
+        word_rows = [(w.text, float(w.start), float(w.end)) for w in words]
+        tokens, onsets = frame_tokens_for(word_rows, n_lat * factor, model.text_gesture.vocab)
+        text_feats = transcript_features(model.text_gesture, tokens, onsets, n_lat, factor)
+        if style_motion is not None:
+            style = motion_style_codes(model, style_motion)
+            mask = np.ones(len(PARTS), bool)
+            explanation = "style from the example motion"
+        else:
+            style, mask, explanation = prompt_style_codes(model, style_prompt)
+        timings["conditions"] = time.perf_counter() - t
+
+        steps = int(getattr(options, "steps", 0) or model.defaults.get("steps", 8))
+        sampler = str(getattr(options, "sampler", "") or model.defaults.get("sampler", "dpm"))
+        if sampler == "ddpm":
+            steps = model.denoiser.config.diffusion_steps
+        plan = SamplingPlan(steps=steps, sampler=sampler, weights=_guidance(options, mask),
+                            window=int(model.defaults.get("window", 128)),
+                            overlap=int(model.defaults.get("overlap", 16)))
+
+        known_z = known_lat = None
+        if known is not None:
+            km = np.asarray(known.mask, bool)
+            if km.shape != (n_frames,) or known.rotations.shape[0] != n_frames:
+                raise InputError(f"Known motion must cover the clip's {n_frames} frames")
+            pad = n_lat * factor - n_frames
+            rot = np.concatenate([known.rotations, np.repeat(known.rotations[-1:], pad, 0)]) if pad else known.rotations
+            root = np.concatenate([known.root, np.repeat(known.root[-1:], pad, 0)]) if pad else known.root
+            kmp = np.concatenate([km, np.zeros(pad, bool)])
+            known_z = encode_motion(model, rot, root)
+            known_lat = kmp.reshape(n_lat, factor).any(axis=1).astype(np.float32)
+
+        t = time.perf_counter()
+
+        def sampling_progress(fraction: float, message: str) -> bool | None:
+            return None if progress is None else progress(0.1 + 0.85 * fraction, message)
+
+        z = sample_latents(model, audio_feats, text_feats, style, plan, seed, known_z, known_lat, sampling_progress)
+        timings["sampling"] = time.perf_counter() - t
+        t = time.perf_counter()
+        report(0.96, "Decoding motion")
+        root0 = np.array([0.0, REST_PELVIS_HEIGHT, 0.0])
+        if known is not None and np.asarray(known.mask, bool)[0]:
+            root0 = np.asarray(known.root[0], np.float64)
+        quats, root = decode_latents(model, z, root0)
+        quats, root = quats[:n_frames], root[:n_frames]
+        if known is not None:
+            quats, root = restore_known(quats, root, known)
+        timings["decode"] = time.perf_counter() - t
+    meta = {"engine": "diffusion", "steps": plan.steps, "sampler": plan.sampler,
+            "guidance": [float(v) for v in plan.weights], "style_explanation": explanation,
+            "model": str(model.folder), "device": str(model.device), "timings": timings}
+    return CanonicalMotion(quats, root, 30.0, meta=meta), explanation
