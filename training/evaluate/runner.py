@@ -328,6 +328,8 @@ def _pictures(cfg: EvalConfig, clips: list[EvalClip], data: dict[str, VariantDat
               say: Callable[[str], None]) -> dict[str, Any]:
     from .sheets import contact_sheet, side_by_side_gif
 
+    if cfg.sheets <= 0 and not cfg.gif:
+        return {"sheets": []}
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     shown = [n for n in ("gt", "rule", "diffusion") if n in data]
