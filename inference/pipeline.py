@@ -40,6 +40,23 @@ class EngineOptions:
     style_motion_path: str = ""  # an example motion (BVH) whose style to follow instead of the prompt
 
 
+class MissingTorchError(InputError):
+    """The diffusion engine was asked for, but the Python running it has no torch."""
+
+
+def check_diffusion_ready() -> None:
+    """The diffusion engine needs torch: checked before the engine loads anything, without importing torch (the
+    model process adds which preference picks its Python)."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("torch") is None:
+        raise MissingTorchError(
+            f"The Diffusion engine needs PyTorch ('torch'), which the Python running it lacks: {sys.executable} "
+            f"(Python {sys.version.split()[0]}). Install torch into that Python, or use the Rule-based engine."
+        )
+
+
 @dataclass
 class GenerationRequest:
     audio_path: str
@@ -148,6 +165,7 @@ def generate_motion(
 
         style, explanation = parse_style_prompt(style_prompt)  # "calm teacher; arms: angry" styles parts
         return generate_rule_based(features, list(words), style, seed=seed), explanation
+    check_diffusion_ready()
     from .diffusion_engine import generate_diffusion
 
     def sub_progress(fraction: float, message: str) -> bool | None:
