@@ -8,9 +8,9 @@ _registered_modules: list = []
 
 
 def register() -> None:
-    from . import operators, panels, properties
+    from . import key_properties, operators, panels, properties
 
-    for module in (properties, operators, panels):
+    for module in (properties, key_properties, operators, panels):
         module.register()
         _registered_modules.append(module)
 

@@ -1,8 +1,8 @@
 """Operators: thin bpy layers over inference/ and retarget/. One operator per module."""
 
-from . import generate, style_preset
+from . import export_bvh, generate, style_preset
 
-_modules = (generate, style_preset)
+_modules = (generate, style_preset, export_bvh)
 
 
 def register() -> None:

@@ -145,7 +145,9 @@ def generate_on_rig(
     solved = retarget(motion, rest, bone_map.joints)
     t_write = time.perf_counter()
     rig = settings.rig
-    action = write_action(rig, solved, bone_map, scene_request.start_frame, f"{rig.name}_gestures")
+    from ..key_properties import key_options  # how keys are written: reduction, NLA per part (scene.gestura_keys)
+    action = write_action(rig, solved, bone_map, scene_request.start_frame, f"{rig.name}_gestures",
+                          key_options(scene), motion)
     action["gestura_engine"] = scene_request.request.engine
     action["gestura_style"] = scene_request.request.style_prompt
     action["gestura_seed"] = scene_request.request.seed

@@ -31,6 +31,7 @@ def _setup(scene, rig, audio, frame_start=1, transcript=None, style=""):
         settings.transcript_source = "FILE"
         settings.transcript_file = str(transcript)
     settings.style_prompt = style
+    scene.gestura_keys.reduce_keys = False  # a key on every frame here; test_keys.py checks reduced keys
     return strip
 
 
