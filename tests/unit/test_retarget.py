@@ -142,7 +142,7 @@ def test_detection_reports_preset_and_unmapped_joints():
     bone_map = detect_bone_map(names)
     assert bone_map.preset == "mixamo"
     assert set(bone_map.unmapped) == {n for n in JOINT_NAMES if "pinky" in n}
-    assert "unmapped: left_pinky1" in bone_map.describe()
+    assert "left fingers (left_pinky1-3: the fingers stay still)" in bone_map.describe()
 
 
 def test_detection_tolerates_case_and_separators():
