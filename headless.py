@@ -1,12 +1,14 @@
 """Gestura without the UI, for pipelines and render farms.
 
     blender -b scene.blend --python headless.py -- --rig RIG --audio speech.wav \\
-        [--transcript speech.srt] [--style "calm teacher"] [--seed 0] [--start-frame 1] \\
+        [--transcript speech.srt] [--style "calm teacher"] [--engine rule|diffusion] [--seed 0] \\
+        [--strength 2] [--part-strength arms=3 --part-strength head=1] [--steps 0] [--start-frame 1] \\
         [--out result.blend] [--bvh result.bvh] [--json summary.json]
 
 The same runs with the ``bpy`` module from PyPI:  python headless.py -- --scene scene.blend ...
 Instead of --audio, --strip NAME takes a sound strip of the scene (its start and trims are respected);
---text-strips takes the transcript from the sequencer's text strips.
+--text-strips takes the transcript from the sequencer's text strips. The generation runs in this process
+(background mode has no UI to keep responsive).
 
 Prints a JSON summary as the last line of standard output. Exit codes: 0 done, 2 bad input (the
 message says what to fix), 1 unexpected error. On failure nothing is saved.
@@ -25,6 +27,7 @@ from pathlib import Path
 import bpy
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+PARTS = ("head", "torso", "arms", "hands", "lower_body")  # the panel's per-part strength sliders
 _HERE = Path(__file__).resolve().parent
 
 
@@ -56,8 +59,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     txt.add_argument("--transcript", help="plain text (English, aligned automatically), .srt, .vtt or .TextGrid")
     txt.add_argument("--text-strips", action="store_true", help="use the sequencer's text strips as transcript")
     p.add_argument("--style", default="", help="style prompt, e.g. 'excited keynote speaker'")
-    p.add_argument("--engine", default="rule", help="generation engine (default: rule)")
+    p.add_argument("--engine", default="rule", help="generation engine: rule or diffusion (default: rule)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strength", type=float, default=2.0, help="diffusion: style strength, 0-6 (default 2)")
+    p.add_argument("--part-strength", action="append", default=[], metavar="PART=VALUE",
+                   help=f"diffusion: one part's style strength ({', '.join(PARTS)}); repeatable")
+    p.add_argument("--steps", type=int, default=0, help="diffusion: sampler steps (default 0: the model's)")
     p.add_argument("--start-frame", type=int, default=None, help="first frame for --audio (default: scene start)")
     p.add_argument("--out", help="save the result to this .blend")
     p.add_argument("--bvh", help="also write the canonical motion as BVH")
@@ -75,6 +82,23 @@ def _pick_rig(name: str | None):
     if len(from_scene) != 1:
         raise LookupError(f"Name the rig with --rig; armatures in the scene: {[o.name for o in from_scene]}")
     return from_scene[0]
+
+
+def _set_strengths(settings, args: argparse.Namespace) -> None:
+    settings.style_strength = args.strength
+    settings.sampler_steps = args.steps
+    parts = {}
+    for item in args.part_strength:
+        name, _, value = item.partition("=")
+        if name.strip() not in PARTS:
+            raise LookupError(f"--part-strength {item!r}: the part is one of {', '.join(PARTS)}")
+        try:
+            parts[name.strip()] = float(value)
+        except ValueError:
+            raise LookupError(f"--part-strength {item!r}: the value is a number, e.g. arms=3") from None
+    settings.use_part_strength = bool(parts)
+    for name in PARTS:
+        setattr(settings, f"strength_{name}", parts.get(name, args.strength))
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -103,8 +127,12 @@ def run(args: argparse.Namespace) -> dict:
     else:
         settings.transcript_source = "NONE"
     settings.style_prompt = args.style
+    engines = importlib.import_module(gestura.__name__ + ".inference.pipeline").ENGINES
+    if args.engine not in engines:
+        raise LookupError(f"Unknown engine {args.engine!r}; available: {', '.join(engines)}")
     settings.engine = args.engine
     settings.seed = args.seed
+    _set_strengths(settings, args)
 
     summary = from_inputs.generate_on_rig(scene, settings, keep_motion=bool(args.bvh))
     motion = summary.pop("motion", None)

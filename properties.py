@@ -1,7 +1,7 @@
 """Gestura's settings, stored on the Scene as ``scene.gestura``."""
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 
 def _is_armature(_self, obj) -> bool:
@@ -45,14 +45,57 @@ class GESTURA_PG_settings(bpy.types.PropertyGroup):
     )
     engine: EnumProperty(  # type: ignore[valid-type]
         name="Engine",
-        items=[("rule", "Rule-based", "Fast, deterministic procedural gestures")],
-        default="rule",
+        items=[
+            ("diffusion", "Diffusion (GestureDiffuCLIP)",
+             "Latent diffusion model: style from the prompt, per-part strength (needs PyTorch)"),
+            ("rule", "Rule-based (fast)", "Fast, deterministic procedural gestures"),
+        ],
+        default="diffusion",
+    )
+    # Diffusion engine settings (inference.pipeline.EngineOptions); the rule-based engine ignores them.
+    style_strength: FloatProperty(  # type: ignore[valid-type]
+        name="Style Strength", default=2.0, min=0.0, max=6.0,
+        description="How strongly the motion follows the style prompt (guidance weight; 0 ignores the prompt)",
+    )
+    use_part_strength: BoolProperty(  # type: ignore[valid-type]
+        name="Per-Part Strength", default=False,
+        description="Give body parts their own style strength (off: every part uses Style Strength)",
+    )
+    strength_head: FloatProperty(  # type: ignore[valid-type]
+        name="Head", default=2.0, min=0.0, max=6.0, description="Style strength of the head and neck",
+    )
+    strength_torso: FloatProperty(  # type: ignore[valid-type]
+        name="Torso", default=2.0, min=0.0, max=6.0, description="Style strength of the spine and collars",
+    )
+    strength_arms: FloatProperty(  # type: ignore[valid-type]
+        name="Arms", default=2.0, min=0.0, max=6.0, description="Style strength of both arms",
+    )
+    strength_hands: FloatProperty(  # type: ignore[valid-type]
+        name="Hands", default=2.0, min=0.0, max=6.0, description="Style strength of both hands' fingers",
+    )
+    strength_lower_body: FloatProperty(  # type: ignore[valid-type]
+        name="Lower Body", default=2.0, min=0.0, max=6.0,
+        description="Style strength of the pelvis, legs and root motion",
+    )
+    sampler_steps: IntProperty(  # type: ignore[valid-type]
+        name="Steps", default=0, min=0, soft_max=100, max=1000,
+        description="Sampler steps (0: the model's default); more steps are slower and can be smoother",
     )
     seed: IntProperty(name="Seed", default=0, min=0, description="Variation; the same seed gives the same motion")  # type: ignore[valid-type]
     status: StringProperty(name="Status", options={"SKIP_SAVE"})  # type: ignore[valid-type]
 
 
-_classes = (GESTURA_PG_settings,)
+class GESTURA_PG_job(bpy.types.PropertyGroup):
+    """The running generation, as the UI shows it (on the window manager: never saved, never undone)."""
+
+    running: BoolProperty(name="Running", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    progress: FloatProperty(  # type: ignore[valid-type]
+        name="Progress", min=0.0, max=1.0, subtype="FACTOR", options={"SKIP_SAVE"},
+    )
+    text: StringProperty(name="Progress Text", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+
+_classes = (GESTURA_PG_settings, GESTURA_PG_job)
 
 
 def register() -> None:
@@ -60,9 +103,11 @@ def register() -> None:
         bpy.utils.register_class(cls)
     # Set through setattr: the type stubs do not know the attribute the registration adds.
     setattr(bpy.types.Scene, "gestura", PointerProperty(type=GESTURA_PG_settings))  # noqa: B010
+    setattr(bpy.types.WindowManager, "gestura_job", PointerProperty(type=GESTURA_PG_job))  # noqa: B010
 
 
 def unregister() -> None:
+    delattr(bpy.types.WindowManager, "gestura_job")  # noqa: B043
     delattr(bpy.types.Scene, "gestura")  # noqa: B043
     for cls in reversed(_classes):
         bpy.utils.unregister_class(cls)

@@ -32,6 +32,7 @@ def _setup(scene, rig, audio, frame_start=1, transcript=None, style=""):
         settings.transcript_file = str(transcript)
     settings.style_prompt = style
     scene.gestura_keys.reduce_keys = False  # a key on every frame here; test_keys.py checks reduced keys
+    settings.engine = "rule"  # the default is the diffusion engine; these tests check keys, not a model
     return strip
 
 
@@ -68,7 +69,7 @@ def test_rigify_rig_follows_the_canonical_motion_from_a_trimmed_strip(scene, tes
     request = GenerationRequest(
         audio_path=str(EXAMPLE_WAV), audio_offset_s=15 / fps,
         audio_duration_s=(strip.frame_final_end - strip.frame_final_start) / fps,
-        transcript_path=str(SRT), style_prompt="calm teacher",
+        transcript_path=str(SRT), style_prompt="calm teacher", engine="rule",
     )
     canonical = _canonical_directions(request, fps)
     bone_map = detect_bone_map(read_rig_rest(rig).names)
