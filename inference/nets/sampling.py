@@ -48,10 +48,25 @@ class Schedule:
         shape = (-1,) + (1,) * (x0.dim() - 1)
         return a.to(x0.dtype).reshape(shape) * x0 + s.to(x0.dtype).reshape(shape) * noise
 
-    def timesteps(self, n: int) -> list[int]:
-        """n+1 integer steps from the noisiest to 0, evenly spaced."""
-        n = max(1, min(n, self.steps))
-        return [int(round(v)) for v in torch.linspace(self.steps - 1, 0, n + 1).tolist()]
+    def timesteps(self, n: int, lambda_min: float = -5.0) -> list[int]:
+        """n+1 decreasing integer steps ending at 0, evenly spaced in log-SNR lambda = log(alpha / sigma) from
+        ``lambda_min`` (alpha ~ 0.007: the signal left there is negligible, and starting at the cosine schedule's
+        last step, alpha ~ 5e-5, makes the first step of a few-step solver far too long) to step 0."""
+        n = max(1, min(n, self.steps - 1))
+        lam = (0.5 * (torch.log(self.abar) - torch.log1p(-self.abar))).tolist()  # decreasing in t
+        start = max(k for k, v in enumerate(lam) if v >= lambda_min) if lam[-1] < lambda_min else self.steps - 1
+        start = max(start, n)
+        targets = torch.linspace(lam[start], lam[0], n + 1).tolist()
+        steps, k = [], start
+        for v in targets:  # walk down in t: the first step whose lambda reaches each target
+            while k > 0 and lam[k] < v:
+                k -= 1
+            steps.append(k)
+        for i in range(1, len(steps)):  # strictly decreasing, room left for the rest
+            steps[i] = min(steps[i], steps[i - 1] - 1)
+            steps[i] = max(steps[i], n - i)
+        steps[-1] = 0
+        return steps
 
 
 def _step_tensor(t: int, like: Tensor) -> Tensor:
