@@ -315,6 +315,7 @@ def test_a_python_that_is_not_there_says_so():
     assert not worker.busy
 
 
+@pytest.mark.skipif(os.name == "nt", reason="the stand-in interpreter is a shell script")
 def test_a_dying_interpreter_gives_its_exit_code_and_error_output(tmp_path):
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 7\n")
