@@ -8,9 +8,9 @@ _registered_modules: list = []
 
 
 def register() -> None:
-    from . import key_properties, operators, panels, preferences, properties
+    from . import key_properties, mapping_properties, operators, panels, preferences, properties
 
-    for module in (preferences, properties, key_properties, operators, panels):
+    for module in (preferences, properties, key_properties, mapping_properties, operators, panels):
         module.register()
         _registered_modules.append(module)
 

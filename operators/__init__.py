@@ -1,8 +1,19 @@
 """Operators: thin bpy layers over inference/ and retarget/. One operator per module."""
 
-from . import export_bvh, generate, style_preset
+from . import (
+    export_bvh,
+    generate,
+    mapping_clear,
+    mapping_detect,
+    mapping_load,
+    mapping_mirror,
+    mapping_save,
+    style_preset,
+)
 
-_modules = (generate, style_preset, export_bvh)
+_modules = (
+    generate, style_preset, export_bvh, mapping_detect, mapping_mirror, mapping_clear, mapping_save, mapping_load,
+)
 
 
 def register() -> None:

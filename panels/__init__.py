@@ -1,8 +1,8 @@
 """Panels: UI only; they draw settings and call operators."""
 
-from . import gesture_panel, keys_panel
+from . import gesture_panel, keys_panel, mapping_panel
 
-_modules = (gesture_panel, keys_panel)
+_modules = (gesture_panel, mapping_panel, keys_panel)
 
 
 def register() -> None:

@@ -369,14 +369,25 @@ def _split_arm(
         return len(short) >= 3
 
     path = _path(sk, root, lambda kids: max(kids, key=reach), stop=is_hand)
-    h = len(path) - 1
-    tiny_end = h >= 1 and not sk.children[path[h]] and sk.length[path[h]] < 0.3 * sk.length[path[h - 1]]
-    if tiny_end and not is_hand(path[h]):
-        h -= 1  # a tiny end bone after the hand
+    far = max(lateral(b) for b in path)
+    i = next((k for k in range(len(path)) if lateral(path[k]) >= 0.2 * far), 0)
+    if is_hand(path[-1]):
+        h = len(path) - 1
+    else:
+        # No hand with three or more fingers: the wrist is where the forearm, as long as the upper arm,
+        # ends (the path may run on into one or two finger chains, or end in a tiny end bone).
+        heads = sk.heads[path]
+
+        def fit(e: int, w: int) -> float:
+            upper = max(float(np.linalg.norm(heads[e] - heads[i])), 1e-9)
+            return abs(float(np.linalg.norm(heads[w] - heads[e])) / upper - 0.96)
+
+        pairs = [(e, w) for e in range(i + 1, len(path)) for w in range(e + 1, len(path))]
+        if not pairs:
+            return {"wrist": path[-1]}, []
+        h = min(pairs, key=lambda ew: (round(fit(*ew), 2), -ew[1]))[1]
     hand = path[h]
     out: dict[str, int] = {"wrist": hand}
-    hand_lat = max(lateral(hand), 1e-9)
-    i = next((k for k in range(h) if lateral(path[k]) >= 0.2 * hand_lat), 0)
     if h - i < 2:
         i = max(0, h - 2)
     if h - i < 2:
@@ -388,8 +399,7 @@ def _split_arm(
     frac = arc / max(arc[-1], 1e-9)
     e = 1 + int(np.argmin(np.abs(frac[1:-1] - 0.51)))
     out["elbow"] = path[i + e]
-    fingers = _finger_paths(sk, hand) if is_hand(hand) else []
-    return out, fingers
+    return out, _finger_paths(sk, hand)
 
 
 def _finger_paths(sk: _Skeleton, hand: int) -> list[list[int]]:
@@ -508,7 +518,7 @@ def _topology(sk: _Skeleton) -> TopologyResult:
         score += 3.0
         arm_lengths.append(float(np.linalg.norm(sk.heads[parts["wrist"]] - sk.heads[parts["shoulder"]])))
         total += 0.5
-        if len(fingers) >= 2:
+        if fingers:
             hand = parts["wrist"]
             tips = {id(p): float((sk.tails[p[-1]] - sk.heads[hand]) @ forward) for p in fingers}
             thumb = max(fingers, key=lambda p: tips[id(p)]) if len(fingers) >= 5 else None
@@ -637,6 +647,20 @@ def detect_bone_map(rig: Any, preset: str | None = None) -> BoneMap:
         return BoneMap("topology", dict(topo.joints), topo.confidence, _unmapped(topo.joints), {}, "topology",
                        notes)
     raise RigError(_failure_report(best, topo, rest is None))
+
+
+def best_guess(rig: Any) -> dict[str, str]:
+    """Whatever can be found when detection fails, as a starting point for mapping by hand: the best
+    preset's name matches, completed by topology's partial result."""
+    names, rest = _as_names(rig)
+    joints = dict(rank_presets(names)[0].joints)
+    if rest is not None:
+        used = set(joints.values())
+        for j, b in detect_topology(rest).joints.items():
+            if j not in joints and b not in used:
+                joints[j] = b
+                used.add(b)
+    return {j: joints[j] for j in JOINT_NAMES if j in joints}
 
 
 def _from_match(match: PresetMatch, names: Sequence[str]) -> BoneMap:
