@@ -149,6 +149,32 @@ def _fcurves(rig):
     return out
 
 
+@pytest.mark.parametrize(("preset", "variant"), [("ue5", "fbx_0.01"), ("arp", "euler"), ("vroid", "a_pose")])
+def test_without_key_reduction_the_bones_follow_exactly(scene, testrigs, cached_generate, preset, variant):
+    """With a key on every frame the only error left is float precision: the solver itself is exact on these
+    rigs (what the accuracy table shows beyond this is key reduction's bounded error)."""
+    spec, mode = _spec(testrigs, preset, variant)
+    rig = testrigs.build_spec(spec, rotation_mode=mode, roll_seed=3)
+    _setup(scene, rig)
+    scene.gestura_keys.reduce_keys = False
+    assert bpy.ops.gestura.generate() == {"FINISHED"}, scene.gestura.status
+    bone_map = rig_bone_map(rig)
+    errors = direction_errors(rig, bone_map, cached_generate.motion, spec.facing, testrigs)
+    _check(f"{preset}/{variant}, every frame keyed", errors, list(bone_map.joints.values()))
+    assert errors.max() < 0.05
+
+
+def test_a_rig_turned_and_scaled_in_the_world_gestures_relative_to_itself(scene, testrigs, cached_generate):
+    rigspecs = testrigs.rigspecs
+    spec = rigspecs.turned(rigspecs.unreal(4, 45.0), degrees=150.0, scale=0.01)  # faces away, centimetre scale
+    rig = testrigs.build_spec(spec, rotation_mode="ZXY", roll_seed=5)
+    _setup(scene, rig)
+    assert bpy.ops.gestura.generate() == {"FINISHED"}, scene.gestura.status
+    bone_map = rig_bone_map(rig)
+    errors = direction_errors(rig, bone_map, cached_generate.motion, spec.facing, testrigs)
+    _check("ue4/turned 150 deg, scale 0.01", errors, list(bone_map.joints.values()))
+
+
 def test_generated_rigify_rig_follows_the_canonical_motion(scene, testrigs, cached_generate):
     rig = testrigs.append_rigify_rig()
     _setup(scene, rig)
