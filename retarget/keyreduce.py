@@ -67,6 +67,8 @@ class BoneChannels:
                 raise ValueError(f"location must be (T, 3), got {self.location.shape}")
         if self.rotation is None and self.location is None:
             raise ValueError("a bone needs rotation or location channels")
+        if not all(np.isfinite(p).all() for p in (self.rotation, self.location) if p is not None):
+            raise ValueError("channels must be finite (no NaN or infinity)")
         if self.rotation is not None and self.location is not None and len(self.rotation) != len(self.location):
             raise ValueError("rotation and location must have the same number of frames")
 

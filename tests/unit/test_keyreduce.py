@@ -216,3 +216,5 @@ def test_bad_input_is_rejected():
         BoneChannels(None, None, None)
     with pytest.raises(ValueError):
         BoneChannels("XYZ", np.zeros((10, 3)), np.zeros((9, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        BoneChannels("XYZ", np.full((10, 3), np.nan))
