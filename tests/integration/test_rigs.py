@@ -345,3 +345,102 @@ def test_accuracy_table():
     for name, (median, p95, n) in RESULTS.items():
         lines.append(f"{name:44s} {median:8.3f} {p95:8.3f} {n:6d}")
     print("\n".join(lines))
+
+
+class _FakeLayout:
+    """Records what a panel draws and checks every property and operator it names exists."""
+
+    def __init__(self, log: list):
+        self.log = log
+
+    def _child(self, *_args, **_kwargs):
+        return _FakeLayout(self.log)
+
+    row = column = box = _child
+
+    def panel(self, idname, default_closed=False):
+        self.log.append(("panel", idname))
+        return _FakeLayout(self.log), _FakeLayout(self.log)
+
+    def label(self, text="", **_kwargs):
+        self.log.append(("label", text))
+
+    def separator(self, **_kwargs):
+        pass
+
+    def prop(self, data, prop, **_kwargs):
+        assert prop in data.bl_rna.properties, prop
+        self.log.append(("prop", prop))
+
+    def prop_search(self, data, prop, search_data, search_prop, **_kwargs):
+        assert prop in data.bl_rna.properties and search_prop in search_data.bl_rna.properties
+        self.log.append(("prop_search", getattr(data, "name", ""), getattr(data, prop)))
+
+    def operator(self, idname, **_kwargs):
+        module, name = idname.split(".")
+        assert name in dir(getattr(bpy.ops, module)), idname
+        self.log.append(("operator", idname))
+
+    def operator_menu_enum(self, idname, prop, **_kwargs):
+        module, name = idname.split(".")
+        op = getattr(getattr(bpy.ops, module), name)
+        assert prop in op.get_rna_type().properties, (idname, prop)
+        self.log.append(("menu", idname))
+
+
+def test_the_bone_mapping_panel_draws_pickers_grouped_by_body_part(scene, testrigs):
+    from types import SimpleNamespace
+
+    from gestura.panels.mapping_panel import GESTURA_PT_mapping
+
+    rig = testrigs.build_spec(testrigs.rigspecs.mixamo())
+    _setup(scene, rig)
+
+    def draw() -> list:
+        log: list = []
+        GESTURA_PT_mapping.draw(SimpleNamespace(layout=_FakeLayout(log)), bpy.context)
+        return log
+
+    log = draw()
+    assert ("operator", "gestura.mapping_detect") in log and ("menu", "gestura.mapping_load") in log
+    assert ("label", "Bones are detected when generating.") in log
+    assert bpy.ops.gestura.mapping_detect() == {"FINISHED"}
+    log = draw()
+    pickers = [e for e in log if e[0] == "prop_search"]
+    assert len(pickers) == 52 and ("prop_search", "left_wrist", "mixamorig:LeftHand") in pickers
+    assert [e[1] for e in log if e[0] == "panel"] == [
+        "gestura_mapping_torso", "gestura_mapping_left_arm", "gestura_mapping_right_arm",
+        "gestura_mapping_left_hand", "gestura_mapping_right_hand", "gestura_mapping_legs"]
+    assert ("operator", "gestura.mapping_mirror") in log and ("prop", "use_manual") in log
+
+
+def test_auto_detect_on_a_rig_it_cannot_map_fills_what_it_found_and_says_what_is_missing(scene, testrigs):
+    spec = testrigs.rigspecs.bust(seed=5)
+    rig = testrigs.build_spec(spec)
+    _setup(scene, rig)
+    assert bpy.ops.gestura.mapping_detect() == {"FINISHED"}  # a warning, not an error: the table is a start
+    mapping = rig.gestura_mapping
+    assert len(mapping.joints) == 52 and "no bones found for pelvis" in mapping.report
+    assert not any(item.bone for item in mapping.joints)  # nothing guessed wrong: nothing could be found
+    mapping.joints["head"].bone = spec.expected["head"]
+    mapping.preset_name = "../outside"
+    with pytest.raises(RuntimeError, match="Preset names use"):
+        bpy.ops.gestura.mapping_save()
+
+
+def test_presets_live_in_the_extensions_user_folder(monkeypatch, tmp_path):
+    from gestura import mapping_properties
+
+    monkeypatch.delenv("GESTURA_PRESETS_DIR")
+    path = bpy.utils.extension_path_user("bl_ext.user_default.gestura", path="presets", create=False)
+    assert path.replace("\\", "/").endswith(".user/user_default/gestura/presets")
+    calls = []
+
+    def fake(package, *, path="", create=False):
+        calls.append((package, path, create))
+        return str(tmp_path / "ext_user" / path)
+
+    monkeypatch.setattr(bpy.utils, "extension_path_user", fake)
+    monkeypatch.setattr(mapping_properties, "__package__", "bl_ext.user_default.gestura")
+    assert mapping_properties.presets_dir() == tmp_path / "ext_user" / "presets"
+    assert calls == [("bl_ext.user_default.gestura", "presets", True)]
