@@ -27,13 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, required=True, help="a corpus folder (tools/corpus.py build)")
     parser.add_argument("--out", type=Path, required=True, help="report folder (report.md, report.json, PNGs)")
     parser.add_argument("--variants", nargs="+", default=None,
-                        help="gt rule rule_nostyle diffusion diffusion_ddpm1000 diffusion_nostyle "
+                        help="gt rule rule_nostyle diffusion diffusion_ddpm diffusion_nostyle "
                              "(default: all but rule_nostyle)")
     parser.add_argument("--model-dir", default="", help="checkpoint of the diffusion variants (default: shipped)")
     parser.add_argument("--checkpoint", action="append", default=[], dest="checkpoints",
                         help="another diffusion checkpoint to evaluate as its own variant (repeatable)")
     parser.add_argument("--clips", type=int, default=None, help="first N test clips (default: all)")
-    parser.add_argument("--slow-clips", type=int, default=8, help="clips of the DDPM-1000 subset")
+    parser.add_argument("--slow-clips", type=int, default=8, help="clips of the DDPM subset")
+    parser.add_argument("--ddpm-steps", type=int, default=1000, help="steps of the DDPM baseline")
     parser.add_argument("--isolation-clips", type=int, default=24, help="clips of the per-part prompt test")
     parser.add_argument("--retrieval-batches", type=int, default=200)
     parser.add_argument("--fgd-checkpoint", default="", help="FGD extractor (default: training/weights/fgd)")
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = EvalConfig(
         corpus=str(args.corpus), out=str(args.out), variants=tuple(args.variants or DEFAULT_VARIANTS),
         model_dirs=tuple(args.checkpoints), model_dir=args.model_dir, clips=args.clips, slow_clips=args.slow_clips,
+        ddpm_steps=args.ddpm_steps,
         isolation_clips=args.isolation_clips, retrieval_batches=args.retrieval_batches,
         fgd_checkpoint=args.fgd_checkpoint, fgd_pool_hours=args.fgd_pool_hours, speed=not args.no_speed,
         speed_lengths=tuple(args.speed_lengths), speed_steps=tuple(args.speed_steps), speed_repeats=args.speed_repeats,

@@ -31,7 +31,7 @@ class Variant:
                 "options": dict(self.options), "subset": self.subset, "prompt": self.prompt, "note": self.note}
 
 
-def builtin_variants(model_dir: str = "") -> dict[str, Variant]:
+def builtin_variants(model_dir: str = "", ddpm_steps: int = 1000) -> dict[str, Variant]:
     """The baselines of every report, by name."""
     extra = {"model_dir": model_dir} if model_dir else {}
     return {v.name: v for v in (
@@ -44,16 +44,16 @@ def builtin_variants(model_dir: str = "") -> dict[str, Variant]:
                 note="engine='rule' with an empty prompt (neutral style): the floor of style accuracy"),
         Variant("diffusion", "diffusion (default)", "diffusion", dict(extra),
                 note="engine='diffusion', EngineOptions() defaults"),
-        Variant("diffusion_ddpm1000", "diffusion, DDPM 1000 steps", "diffusion",
-                {"sampler": "ddpm", "steps": 1000, **extra}, subset="slow",
-                note="EngineOptions(sampler='ddpm', steps=1000): the sampler the model was trained for, "
+        Variant("diffusion_ddpm", f"diffusion, DDPM {ddpm_steps} steps", "diffusion",
+                {"sampler": "ddpm", "steps": ddpm_steps, **extra}, subset="slow",
+                note=f"EngineOptions(sampler='ddpm', steps={ddpm_steps}): the sampler the model was trained for, "
                 "without few-step shortcuts; slow, so on the documented subset only"),
         Variant("diffusion_nostyle", "diffusion, style ignored", "diffusion", {"strength": 0.0, **extra},
                 note="EngineOptions(strength=0.0): the prompt is ignored (no-style ablation)"),
     )}
 
 
-DEFAULT_VARIANTS = ("gt", "rule", "diffusion", "diffusion_ddpm1000", "diffusion_nostyle")
+DEFAULT_VARIANTS = ("gt", "rule", "diffusion", "diffusion_ddpm", "diffusion_nostyle")
 
 
 def checkpoint_variant(model_dir: str, k: int) -> Variant:
@@ -67,11 +67,24 @@ def engine_seed(clip: EvalClip, eval_seed: int) -> int:
     return int((eval_seed * 1_000_003 + clip.index * 7919 + 17) % (2**31 - 1))
 
 
-def generate(variant: Variant, clip: EvalClip, eval_seed: int, prompt: str | None = None,
-             threads: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """(rotations (T, 52, 4), root (T, 3), seconds) of a variant on a clip, at 30 fps."""
+def plain_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The scalar (and short list) entries of an engine's motion.meta: what it says it did (sampler, steps,
+    guidance, model, device)."""
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if isinstance(v, str | int | float | bool) or v is None:
+            out[k] = v
+        elif isinstance(v, list | tuple) and len(v) <= 16 and all(isinstance(x, int | float) for x in v):
+            out[k] = list(v)
+    return out
+
+
+def generate(variant: Variant, clip: EvalClip, eval_seed: int,
+             prompt: str | None = None) -> tuple[np.ndarray, np.ndarray, float, dict[str, Any]]:
+    """(rotations (T, 52, 4), root (T, 3), seconds, the engine's own account of what it did) of a variant
+    on a clip, at 30 fps."""
     if variant.engine is None:
-        return clip.rotations.astype(np.float64), clip.root.astype(np.float64), 0.0
+        return clip.rotations.astype(np.float64), clip.root.astype(np.float64), 0.0, {}
     from ...inference.motion import resample_motion
     from ...inference.pipeline import EngineOptions, generate_motion
 
@@ -83,15 +96,17 @@ def generate(variant: Variant, clip: EvalClip, eval_seed: int, prompt: str | Non
     motion, _ = generate_motion(audio, words, prompt, engine=variant.engine, seed=engine_seed(clip, eval_seed),
                                 options=options)
     seconds = time.perf_counter() - t
+    meta = plain_meta(motion.meta)
     if abs(motion.fps - FPS) > 1e-6:
+        meta["resampled_from_fps"] = motion.fps
         motion = resample_motion(motion, FPS)
-    return motion.rotations, motion.root, seconds
+    return motion.rotations, motion.root, seconds, meta
 
 
 def probe(variant: Variant, clip: EvalClip, eval_seed: int) -> str | None:
     """None when the variant generates a sane motion for ``clip``, else why not."""
     try:
-        rot, root, _ = generate(variant, clip, eval_seed)
+        rot, root, _, _ = generate(variant, clip, eval_seed)
     except Exception as e:  # noqa: BLE001 - any failure makes the variant unavailable, with its reason
         return f"{type(e).__name__}: {e}"
     if rot.ndim != 3 or rot.shape[1:] != (52, 4) or root.shape != (rot.shape[0], 3):

@@ -277,6 +277,7 @@ class VariantData:
     metrics: list[dict[str, Any]]
     gen_seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    engine_meta: dict[str, Any] = field(default_factory=dict)  # what the engine reported for the first clip
 
 
 def _nanmean(values: Sequence[float]) -> float:

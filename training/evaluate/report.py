@@ -224,10 +224,12 @@ def _plots(r: dict[str, Any], out: Path) -> dict[str, Path]:
         axes[0].legend(fontsize=7)
         axes[0].set_title("real-time factor vs audio length", fontsize=9)
         steps = []
+        first_len = sp["runs"][0]["seconds"]
         for x in runs:
-            opts = x.get("options", {})
-            if x["label"].startswith("diffusion") and x["device"] == "cpu" and opts.get("steps"):
-                steps.append((opts["steps"], x["rtf"], opts.get("sampler", "dpm")))
+            opts, meta = x.get("options", {}), x.get("engine_meta", {})
+            n_steps = meta.get("steps") or opts.get("steps")
+            if x["label"].startswith("diffusion") and x["device"] == "cpu" and x["seconds"] == first_len and n_steps:
+                steps.append((n_steps, x["rtf"], meta.get("sampler") or opts.get("sampler", "dpm")))
         for sampler, mk in (("dpm", "o"), ("ddim", "s"), ("ddpm", "^")):
             pts = sorted((s, v) for s, v, smp in steps if smp == sampler)
             if pts:
@@ -278,6 +280,17 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
         for n in unavailable:
             lines.append(f"- `{n}` ({v[n]['variant']['label']}): {v[n].get('reason', '')}")
         lines.append("")
+
+    lines += ["## Variants", ""]
+    for n, e in v.items():
+        d = e["variant"]
+        meta = e.get("engine_meta") or {}
+        said = ", ".join(f"{k} {meta[k]}" for k in ("sampler", "steps", "guidance", "model", "device") if k in meta)
+        state = "" if e.get("available") else " **unavailable**"
+        failed = f"; {e['failed_clips']} clips failed: {e['errors'][0]}" if e.get("failed_clips") else ""
+        lines.append(f"- `{n}`{state}: {d['label']}: {d['note']}" + (f" (engine reports: {said})" if said else "")
+                     + failed)
+    lines.append("")
 
     # Summary table.
     ex = r["fgd_extractor"]
@@ -353,7 +366,7 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
     # Slow subset.
     ss = r.get("slow_subset", {})
     if ss.get("variants"):
-        lines += ["## The slow subset (DDPM, 1000 steps)", "",
+        lines += [f"## The slow subset (DDPM, {cfg.get('ddpm_steps', 1000)} steps)", "",
                   f"{len(ss['clips'])} clips ({ss['seconds']:.0f} s of speech; {ss['rule']}): clip ids "
                   f"{', '.join(map(str, ss['clips']))}. Every available variant on these clips, FGD against their "
                   "ground "
@@ -464,15 +477,18 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
                   "(`resource.getrusage`), and its increase over the process before the first engine call "
                   f"(imports and test clips loaded). Load average at the start: {sp['load_average_at_start'][0]:.1f} "
                   f"on {sp['cpu_count']} cores (other jobs share this machine).", "",
-                  "| engine | device | audio s | median s | x real time | runs (s) | first call s | peak RSS MB | "
-                  "increase MB | GPU peak MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| engine | device | audio s | sampler, steps (engine's report) | median s | x real time | "
+                  "runs (s) | first call s | peak RSS MB | increase MB | GPU peak MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for x in sp["runs"]:
             if not x.get("available"):
                 why = str(x.get("reason", "")).replace("\n", " ")[:160]
-                lines.append(f"| {x['label']} | {x['device']} | {x['seconds']:g} | n/a | n/a | {why} "
+                lines.append(f"| {x['label']} | {x['device']} | {x['seconds']:g} | | n/a | n/a | {why} "
                              "| | | | |")
                 continue
-            lines.append(f"| {x['label']} | {x['device']} | {x['audio_s']:g} | {x['median_s']:.3f} | "
+            meta = x.get("engine_meta", {})
+            smp = f"{meta.get('sampler')}, {meta.get('steps')}" if meta.get("steps") else "-"
+            lines.append(f"| {x['label']} | {x['device']} | {x['audio_s']:g} | {smp} | {x['median_s']:.3f} | "
                          f"**{x['rtf']:.1f}x** | "
                          f"{', '.join(f'{t:.2f}' for t in x['times_s'])} | {x['first_call_s']:.2f} | "
                          f"{x['peak_rss_mb']:.0f} | {x['peak_rss_increase_mb']:.0f} | "

@@ -45,6 +45,7 @@ class EvalConfig:
     model_dir: str = ""  # the checkpoint of the built-in diffusion variants ("" = the shipped starter model)
     clips: int | None = None  # None: the whole test split
     slow_clips: int = 8  # the documented subset for slow samplers (DDPM 1000 steps)
+    ddpm_steps: int = 1000  # steps of the DDPM baseline (quality and speed)
     isolation_clips: int = 24  # pure clips for the per-part prompt isolation test
     retrieval_batches: int = 200
     retrieval_checkpoint: str = ""  # "" = training/weights/text_gesture
@@ -56,6 +57,7 @@ class EvalConfig:
     speed_steps: tuple[int, ...] = (5, 10, 20, 50)
     speed_repeats: int = 3
     ddpm_repeats: int = 1
+    speed_ddpm: bool = True  # time the DDPM baseline too (slow)
     register: bool = True
     key_writing: bool = True
     sheets: int = 4
@@ -78,7 +80,7 @@ def _git_commit() -> str:
 
 
 def _variants(cfg: EvalConfig) -> list[Variant]:
-    table = builtin_variants(cfg.model_dir)
+    table = builtin_variants(cfg.model_dir, cfg.ddpm_steps)
     unknown = [v for v in cfg.variants if v not in table]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; known: {', '.join(table)}")
@@ -161,6 +163,7 @@ def run_evaluation(cfg: EvalConfig, log: Callable[[str], None] | None = None) ->
         entry["available"] = True
         entry["errors"] = vd.errors[:5]
         entry["failed_clips"] = len(vd.errors)
+        entry["engine_meta"] = vd.engine_meta
         entry["summary"] = summarise(vd, ref.classifiers, gt_emb, extractor, names)
         if variant.name == "gt":
             entry["summary"]["fgd"] = 0.0  # against itself; the train-vs-test reference is fgd_reference
@@ -200,7 +203,8 @@ def run_evaluation(cfg: EvalConfig, log: Callable[[str], None] | None = None) ->
         t = time.perf_counter()
         diffusion_ok = bool(results["variants"].get("diffusion", {}).get("available"))
         results["speed"] = run_speed(cfg.corpus, lengths=cfg.speed_lengths, steps=cfg.speed_steps,
-                                     repeats=cfg.speed_repeats, ddpm_repeats=cfg.ddpm_repeats, threads=cfg.threads,
+                                     ddpm_steps=cfg.ddpm_steps, repeats=cfg.speed_repeats,
+                                     ddpm_repeats=cfg.ddpm_repeats, threads=cfg.threads, ddpm=cfg.speed_ddpm,
                                      diffusion=diffusion_ok, model_dir=cfg.model_dir, register=cfg.register,
                                      key_writing=cfg.key_writing, log=say)
         if not diffusion_ok:
@@ -245,10 +249,10 @@ def _restrict(vd: VariantData, ids: set[int]) -> VariantData:
 
 def _generate_all(variant: Variant, clips: list[EvalClip], onsets: list[np.ndarray], seed: int,
                   say: Callable[[str], None]) -> VariantData | None:
-    vd = VariantData([], [], [], [], [])
+    vd = VariantData([], [], [], [], [], {})
     for k, (clip, ons) in enumerate(zip(clips, onsets, strict=True)):
         try:
-            rot, root, secs = generate(variant, clip, seed)
+            rot, root, secs, meta = generate(variant, clip, seed)
             if not (np.isfinite(rot).all() and np.isfinite(root).all()):
                 raise ValueError("the motion holds NaN or infinite values")
         except Exception as e:  # noqa: BLE001 - recorded; a failure on the first clip makes the variant unavailable
@@ -256,6 +260,8 @@ def _generate_all(variant: Variant, clips: list[EvalClip], onsets: list[np.ndarr
             if k == 0:
                 return vd
             continue
+        if not vd.engine_meta:
+            vd.engine_meta = meta
         vd.clips.append(clip)
         vd.motions.append((rot.astype(np.float32), root.astype(np.float32)))
         vd.metrics.append(clip_metrics(rot, root, ons))
@@ -283,14 +289,14 @@ def part_isolation(variant: Variant, clips: list[EvalClip], classifiers: StyleCl
     n_styles = len(STYLE_CATALOG)
     for clip in clips:
         base_prompt = clip_prompt(clip)
-        rot0, root0, _ = generate(variant, clip, seed, prompt=base_prompt)
+        rot0, root0, _, _ = generate(variant, clip, seed, prompt=base_prompt)
         f0 = motion_features(rot0, root0)
         rng = np.random.default_rng([clip.seed, 23])
         for g in groups:
             other = int(rng.integers(n_styles - 1))
             other += other >= clip.style_id
             prompt = part_prompt(base_prompt, g, style_description(other, clip.held_out, rng))
-            rot1, root1, _ = generate(variant, clip, seed, prompt=prompt)
+            rot1, root1, _, _ = generate(variant, clip, seed, prompt=prompt)
             for p, v in part_change_deg(rot0, rot1).items():
                 change[g][p].append(v)
             f1 = motion_features(rot1, root1)

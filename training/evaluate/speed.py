@@ -96,6 +96,7 @@ def _worker_entry(cfg_json: str) -> None:
     torch.set_num_threads(int(cfg["threads"]))
     from ...inference.pipeline import EngineOptions, generate_motion
     from .data import load_clips, long_speech
+    from .engines import plain_meta
 
     clips = load_clips(cfg["corpus"], "test", limit=48)
     speech = long_speech(clips, float(cfg["seconds"]))
@@ -114,6 +115,7 @@ def _worker_entry(cfg_json: str) -> None:
         torch.cuda.reset_peak_memory_stats()
     times = []
     frames = 0
+    engine_meta: dict[str, Any] = {}
     for k in range(int(cfg["repeats"])):
         t = time.perf_counter()
         motion, _ = generate_motion(audio, words, speech.prompt, engine=cfg["engine"], seed=int(cfg["seed"]) + k,
@@ -122,6 +124,7 @@ def _worker_entry(cfg_json: str) -> None:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
         frames = motion.num_frames
+        engine_meta = plain_meta(motion.meta)
         if not np.isfinite(motion.rotations).all():
             raise RuntimeError("the motion holds NaN values")
     med = statistics.median(times)
@@ -131,6 +134,7 @@ def _worker_entry(cfg_json: str) -> None:
         "median_s": round(med, 4), "rtf": round(speech.seconds / med, 2), "first_call_s": round(first_call, 3),
         "peak_rss_mb": round(peak, 1),
         "rss_before_first_call_mb": round(rss_before, 1), "torch_threads": torch.get_num_threads(),
+        "engine_meta": engine_meta,
     }
     out["peak_rss_increase_mb"] = round(max(peak - rss_before, 0.0), 1)
     if cuda:
@@ -191,7 +195,7 @@ def cuda_available() -> tuple[bool, str]:
 
 def run_speed(corpus: str | Path, *, lengths: tuple[float, ...] = (10.0, 30.0, 120.0),
               steps: tuple[int, ...] = (5, 10, 20, 50), ddpm_steps: int = 1000, repeats: int = 3,
-              ddpm_repeats: int = 1, threads: int = 1, diffusion: bool = True, model_dir: str = "",
+              ddpm_repeats: int = 1, threads: int = 1, diffusion: bool = True, ddpm: bool = True, model_dir: str = "",
               register: bool = True, key_writing: bool = True,
               log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Every speed figure of the report, measured in this run."""
@@ -220,13 +224,15 @@ def run_speed(corpus: str | Path, *, lengths: tuple[float, ...] = (10.0, 30.0, 1
                 add("diffusion", "diffusion", s, dict(extra))
             for n in steps:
                 add(f"diffusion dpm {n} steps", "diffusion", lengths[0], {"sampler": "dpm", "steps": n, **extra})
-            add(f"diffusion ddpm {ddpm_steps} steps", "diffusion", lengths[0],
-                {"sampler": "ddpm", "steps": ddpm_steps, **extra}, reps=ddpm_repeats)
+            if ddpm:
+                add(f"diffusion ddpm {ddpm_steps} steps", "diffusion", lengths[0],
+                    {"sampler": "ddpm", "steps": ddpm_steps, **extra}, reps=ddpm_repeats)
             if gpu:
                 for s in lengths:
                     add("diffusion", "diffusion", s, dict(extra), device="cuda")
-                add(f"diffusion ddpm {ddpm_steps} steps", "diffusion", lengths[0],
-                    {"sampler": "ddpm", "steps": ddpm_steps, **extra}, device="cuda", reps=ddpm_repeats)
+                if ddpm:
+                    add(f"diffusion ddpm {ddpm_steps} steps", "diffusion", lengths[0],
+                        {"sampler": "ddpm", "steps": ddpm_steps, **extra}, device="cuda", reps=ddpm_repeats)
         else:
             out["diffusion_unavailable"] = first.get("reason", "")
     if register:
