@@ -614,6 +614,17 @@ def _agrees(names: dict[str, str], topo: dict[str, str]) -> bool:
 def detect_bone_map(rig: Any, preset: str | None = None) -> BoneMap:
     """The bone map of a rig given as a RigRest (names and topology) or a list of bone names (names only).
     preset: use this preset's names only. Raises RigError with what could not be mapped."""
+    bone_map = _detect(rig, preset)
+    _, rest = _as_names(rig)
+    if rest is not None and rest.constrained:
+        held = [b for b in bone_map.joints.values() if rest.constrained[rest.index[b]]]
+        if held:
+            bone_map.notes.append(f"{len(held)} mapped bones have constraints that may override their keys "
+                                  f"({', '.join(held[:3])}{' ...' if len(held) > 3 else ''})")
+    return bone_map
+
+
+def _detect(rig: Any, preset: str | None) -> BoneMap:
     names, rest = _as_names(rig)
     constrained = dict(zip(rest.names, rest.constrained or [], strict=True)) if rest is not None else None
     if preset is not None:
