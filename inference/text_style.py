@@ -40,6 +40,7 @@ import hashlib
 import importlib
 import importlib.machinery
 import json
+import math
 import os
 import posixpath
 import sys
@@ -660,6 +661,7 @@ class AdapterConfig:
     dropout: float = 0.1
     n_styles: int = 25
     n_refs: int = 0
+    init_temperature: float = 0.05
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AdapterConfig:
@@ -674,12 +676,18 @@ class AdapterConfig:
 
 
 class TextStyleAdapter(nn.Module):
-    """Backbone embedding -> MLP -> (parts, style_dim) unit codes.
+    """Backbone embedding -> (parts, style_dim) unit codes: a mixture of the styles' target codes plus a residual.
 
-    Buffers (saved with the weights): ``targets`` (styles, parts, style_dim) the catalogue styles' codes it was
-    fitted to; ``ref_embeddings`` (refs, in_dim) backbone embeddings of its training descriptions and
-    ``ref_styles`` their style ids (a prompt far from all of them is reported as unfamiliar). ``meta`` (not in the
-    weights) holds the JSON side: backbone config, part and style names, thresholds, training figures."""
+    ``prototypes`` (styles, in_dim) live in the backbone's space (fitting starts them at the mean embedding of each
+    style's descriptions); the softmax of the cosines to them over a learned temperature weighs the styles' target
+    codes, and an MLP (its last layer starts at zero) adds a per-part correction; every part is renormalised.
+    Mixing known targets keeps unseen phrasings near the style space (an MLP alone from 9 descriptions per style
+    overfits: see training/text_adapter.py), and a prompt between two styles gets a blend.
+
+    Buffers (saved with the weights): ``targets`` (styles, parts, style_dim) the catalogue styles' codes;
+    ``ref_embeddings`` (refs, in_dim) backbone embeddings of its training descriptions and words, ``ref_styles``
+    their style ids (a prompt far from all of them is reported as unfamiliar). ``meta`` (not in the weights) holds
+    the JSON side: backbone config and probe, part and style names, thresholds, training figures."""
 
     targets: Tensor
     ref_embeddings: Tensor
@@ -689,10 +697,13 @@ class TextStyleAdapter(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        self.prototypes = nn.Parameter(F.normalize(torch.randn(c.n_styles, c.in_dim), dim=-1))
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(c.init_temperature)))
         self.net = nn.Sequential(
             nn.LayerNorm(c.in_dim), nn.Linear(c.in_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
-            nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
             nn.Linear(c.hidden, c.n_parts * c.style_dim))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
         self.register_buffer("targets", torch.zeros(c.n_styles, c.n_parts, c.style_dim))
         self.register_buffer("ref_embeddings", torch.zeros(c.n_refs, c.in_dim))
         self.register_buffer("ref_styles", torch.zeros(c.n_refs, dtype=torch.long))
@@ -702,8 +713,14 @@ class TextStyleAdapter(nn.Module):
     def from_config(cls, d: dict[str, Any]) -> TextStyleAdapter:
         return cls(AdapterConfig.from_dict(d))
 
+    def style_logits(self, emb: Tensor) -> Tensor:
+        """(N, in_dim) -> (N, styles): cosine to each style's prototype over the temperature."""
+        return F.normalize(emb, dim=-1) @ F.normalize(self.prototypes, dim=-1).T / self.log_temperature.exp()
+
     def forward(self, emb: Tensor) -> Tensor:
-        out = self.net(emb).view(emb.shape[0], self.config.n_parts, self.config.style_dim)
+        weights = self.style_logits(emb).softmax(-1)
+        mix = torch.einsum("ns,spd->npd", weights, self.targets)
+        out = mix + self.net(emb).view(emb.shape[0], self.config.n_parts, self.config.style_dim)
         return F.normalize(out, dim=-1)
 
     @property
@@ -897,7 +914,7 @@ def style_codes_from_prompt(prompt: str, adapter: TextStyleAdapter, backbone: Te
     threshold = float((adapter.meta.get("thresholds") or {}).get("familiar", DEFAULT_FAMILIAR_THRESHOLD))
     for p, t in enumerate(source):
         if t:
-            codes[p] = text_codes[texts.index(t)]
+            codes[p] = text_codes[texts.index(t), p]
             prompted[p] = True
     notes: list[str] = []
     for i, t in enumerate(texts):
