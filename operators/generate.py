@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import bpy
+from bpy.app.handlers import persistent
 
 from ..inference.errors import GesturaError
 
@@ -42,6 +43,18 @@ def shared_client(python: str):
 
 def active_job():
     return _state.active
+
+
+@persistent
+def _on_load_pre(*_args) -> None:
+    """A file is being loaded: stop the running generation (its rig may not exist in the next file). The modal
+    operator, if Blender keeps it, sees the job cancelled at its next tick."""
+    job, _state.active = _state.active, None
+    if job is not None:
+        job.cancel()
+        state = getattr(bpy.context.window_manager, "gestura_job", None)
+        if state is not None:
+            state.running = False
 
 
 def _model_python(context) -> str:
@@ -222,9 +235,12 @@ _classes = (GESTURA_OT_generate, GESTURA_OT_cancel_generation)
 def register() -> None:
     for cls in _classes:
         bpy.utils.register_class(cls)
+    bpy.app.handlers.load_pre.append(_on_load_pre)
 
 
 def unregister() -> None:
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
     if _state.active is not None:
         _state.active.cancel()
         _state.active = None

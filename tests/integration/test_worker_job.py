@@ -221,3 +221,20 @@ def test_in_background_mode_the_operator_runs_in_this_process(scene, testrigs):
 
     assert generate.active_job() is None and generate._state.client is None  # no worker was started
     assert not bpy.context.window_manager.gestura_job.running
+
+
+def test_loading_a_file_stops_a_running_generation(scene, testrigs, client, long_speech, tmp_path):
+    from gestura.operators import generate
+
+    rig = testrigs.build_canonical_rig("Body", "smplx")
+    _setup(scene, rig, long_speech, transcript=None)
+    other = tmp_path / "other.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(other))
+    job = GenerationJob(client)
+    job.start(scene, scene.gestura)
+    generate._state.active = job  # as the modal operator's invoke() leaves it
+    bpy.context.window_manager.gestura_job.running = True
+    assert not bpy.ops.gestura.generate.poll()
+    bpy.ops.wm.open_mainfile(filepath=str(other))
+    assert job.state == "cancelled" and generate.active_job() is None and client.pid is None
+    assert not bpy.context.window_manager.gestura_job.running
