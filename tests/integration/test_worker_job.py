@@ -238,3 +238,69 @@ def test_loading_a_file_stops_a_running_generation(scene, testrigs, client, long
     bpy.ops.wm.open_mainfile(filepath=str(other))
     assert job.state == "cancelled" and generate.active_job() is None and client.pid is None
     assert not bpy.context.window_manager.gestura_job.running
+
+
+class _Event:
+    """The two fields of a Blender event that modal() reads."""
+
+    def __init__(self, type_: str, value: str = "NOTHING") -> None:
+        self.type, self.value = type_, value
+
+
+def _operator_instance(job):
+    """Background mode has no event loop, so Blender never calls modal() here: this stands in for the operator
+    instance invoke() leaves behind (its job, no timer), with the class's own modal/_stop/_failed/_finished and
+    report() recorded. Everything else is real: the worker, the job, the scene."""
+    from gestura.operators.generate import GESTURA_OT_generate, _state
+
+    class Instance:
+        modal = GESTURA_OT_generate.modal
+        _stop = GESTURA_OT_generate._stop
+        _failed = GESTURA_OT_generate._failed
+        _finished = GESTURA_OT_generate._finished
+
+        def __init__(self) -> None:
+            self._job, self._timer, self.reports = job, None, []
+
+        def report(self, kind, message) -> None:
+            self.reports.append((next(iter(kind)), message))
+
+    _state.active = job
+    bpy.context.window_manager.gestura_job.running = True
+    return Instance()
+
+
+def test_the_modal_operator_polls_on_timer_events_and_lands_the_motion(scene, testrigs, client):
+    rig = testrigs.build_canonical_rig("Body", "smplx")
+    _setup(scene, rig)
+    job = GenerationJob(client)
+    job.start(scene, scene.gestura)
+    op = _operator_instance(job)
+    assert op.modal(bpy.context, _Event("MOUSEMOVE")) == {"PASS_THROUGH"}  # the user keeps working
+    deadline = time.monotonic() + 120
+    while (result := op.modal(bpy.context, _Event("TIMER"))) == {"PASS_THROUGH"}:
+        assert time.monotonic() < deadline
+        wm_job = bpy.context.window_manager.gestura_job
+        assert wm_job.running and wm_job.text == job.text
+        time.sleep(0.02)
+    assert result == {"FINISHED"}, op.reports
+    assert rig.animation_data.action is not None
+    assert scene.gestura.status.startswith(rig.animation_data.action.name)
+    assert ("INFO", f"Gestura: {scene.gestura.status}") in op.reports
+    from gestura.operators import generate
+
+    assert generate.active_job() is None and not bpy.context.window_manager.gestura_job.running
+
+
+def test_esc_in_the_modal_operator_cancels_and_writes_nothing(scene, testrigs, client, long_speech):
+    rig = testrigs.build_canonical_rig("Body", "smplx")
+    _setup(scene, rig, long_speech, transcript=None)
+    before = scene_snapshot(scene)
+    job = GenerationJob(client)
+    job.start(scene, scene.gestura)
+    op = _operator_instance(job)
+    assert op.modal(bpy.context, _Event("TIMER")) == {"PASS_THROUGH"}
+    assert op.modal(bpy.context, _Event("ESC", "PRESS")) == {"CANCELLED"}
+    assert job.state == "cancelled" and client.pid is None
+    assert scene.gestura.status == "Cancelled: nothing was written"
+    assert scene_snapshot(scene) == before
