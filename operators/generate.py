@@ -19,7 +19,6 @@ from ..inference.errors import GesturaError
 TIMER_STEP_S = 0.05
 
 
-
 class _State:
     client: Any = None  # the shared WorkerClient: one persistent model process (models stay loaded between jobs)
     active: Any = None  # the GenerationJob the modal operator runs, if any
