@@ -750,7 +750,7 @@ def _adapter_paths(path: str | Path) -> tuple[Path, Path]:
         raise InputError(f"{p}: pickle-based model files are refused (they can run code); "
                          "a text adapter is model.safetensors + adapter.json")
     if p.suffix.lower() == ".safetensors":
-        return p, p.with_suffix(".json")
+        return p, (p.parent / ADAPTER_META if p.name == ADAPTER_WEIGHTS else p.with_suffix(".json"))
     if p.suffix.lower() == ".json":
         return p.with_suffix(".safetensors") if p.name != ADAPTER_META else p.parent / ADAPTER_WEIGHTS, p
     return p / ADAPTER_WEIGHTS, p / ADAPTER_META
