@@ -20,10 +20,12 @@ style code of dimension D; a style is a (parts, D) array. This module holds
     a CPU torch), :func:`import_open_clip` imports open_clip against inert stand-ins for the few torchvision
     names open_clip binds at import: the text tower never uses them; image transforms raise if called.
 
-- :class:`TextStyleAdapter`: backbone embedding -> MLP -> (parts, D) unit codes. It carries the target codes of
-  the catalogue styles it was fitted to (for explanations) and the backbone embeddings of its training
+- :class:`TextStyleAdapter`: backbone embedding -> (parts, D) unit codes: a softmax mixture of the catalogue
+  styles' target codes (weights from cosines to per-style prototypes in the backbone's space) plus a residual MLP.
+  It carries the target codes it was fitted to (for explanations) and the backbone embeddings of its training
   descriptions (to tell when a prompt is far from everything it knows). Saved as ``model.safetensors`` +
-  ``adapter.json`` (never pickle: :func:`load_adapter` refuses ``.pt``/``.pth``/``.bin``/``.pkl`` files).
+  ``adapter.json`` (never pickle: :func:`load_adapter` refuses ``.pt``/``.pth``/``.bin``/``.pkl`` files). The
+  starter adapter for MiniLM is ``models/starter/text_adapter_minilm``.
 
 - :func:`style_codes_from_prompt`: a prompt with per-part sections ("calm teacher; arms: angry; head: sleepy",
   parsed by ``style.split_part_prompt``) -> (codes (parts, D) float32, per-part bool mask "prompted",
@@ -699,11 +701,11 @@ class TextStyleAdapter(nn.Module):
         c = config
         self.prototypes = nn.Parameter(F.normalize(torch.randn(c.n_styles, c.in_dim), dim=-1))
         self.log_temperature = nn.Parameter(torch.tensor(math.log(c.init_temperature)))
+        last = nn.Linear(c.hidden, c.n_parts * c.style_dim)
+        nn.init.zeros_(last.weight)  # the residual starts at zero: the mixture alone
+        nn.init.zeros_(last.bias)
         self.net = nn.Sequential(
-            nn.LayerNorm(c.in_dim), nn.Linear(c.in_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
-            nn.Linear(c.hidden, c.n_parts * c.style_dim))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+            nn.LayerNorm(c.in_dim), nn.Linear(c.in_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout), last)
         self.register_buffer("targets", torch.zeros(c.n_styles, c.n_parts, c.style_dim))
         self.register_buffer("ref_embeddings", torch.zeros(c.n_refs, c.in_dim))
         self.register_buffer("ref_styles", torch.zeros(c.n_refs, dtype=torch.long))
