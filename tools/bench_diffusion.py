@@ -91,11 +91,12 @@ def print_results(r: dict[str, Any], ddpm_steps: int) -> None:
     print(f"\n== Speed (CPU, {sp.get('threads')} thread(s), median of {sp.get('repeats')} runs, fresh process each; "
           f"load average {sp.get('load_average_at_start', [math.nan])[0]:.1f} on {sp.get('cpu_count')} cores)")
     print(f"{'engine':32s} {'audio s':>8s} {'median s':>9s} {'x real time':>12s} {'peak RSS MB':>12s} "
-          f"{'+MB':>7s} {'first call s':>13s}")
+          f"{'+engine':>7s} {'+run':>6s} {'first call s':>13s}")
     for x in sp.get("runs", []):
         if x.get("available"):
             print(f"{x['label']:32s} {x['audio_s']:8.0f} {x['median_s']:9.3f} {x['rtf']:11.1f}x "
-                  f"{x['peak_rss_mb']:12.0f} {x['peak_rss_increase_mb']:7.0f} {x['first_call_s']:13.2f}  "
+                  f"{x['peak_rss_mb']:12.0f} {x['peak_rss_increase_mb']:7.0f} "
+                  f"{_f(x.get('generation_peak_increase_mb'), '6.0f')} {x['first_call_s']:13.2f}  "
                   f"({x['device']})")
         else:
             reason = str(x.get("reason", "")).strip().splitlines()

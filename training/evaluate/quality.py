@@ -334,7 +334,9 @@ def summarise(data: VariantData, classifiers: StyleClassifiers, gt_embeddings: n
                 if group == "arms" or data.clips[k].group_styles()[group] != data.clips[k].group_styles()["arms"]]
         p = classifiers.predict_part(group, [m[k]["features"] for k in rows])
         w = np.array([data.clips[k].group_styles()[group] for k in rows], dtype=int)
-        per_part[group] = {"accuracy": _acc(p, w), "clips": len(rows)}
+        h = np.array([data.clips[k].held_out for k in rows], dtype=bool)
+        per_part[group] = {"accuracy": _acc(p, w), "clips": len(rows), "in_vocabulary": _acc(p[~h], w[~h]),
+                           "held_out": _acc(p[h], w[h]), "held_out_clips": int(h.sum())}
     out["per_part_accuracy"] = per_part
 
     # Per style (pure clips): accuracy, beat alignment, jerk and the main motion statistics.

@@ -391,8 +391,19 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
               "that sees only one group's statistics (arms: wrist speed, reach, ...; head: head speed and pitch; "
               "torso: lean, sway, shoulder height) names that group's own style where it differs from the rest (as "
               "in docs/corpus). The per-part classifiers are weak even on ground truth: compare with the ground-truth "
-              "row.", "",
-              f"![style accuracy per style]({files.get('style_accuracy_by_style', '')})", "",
+              "row.", ""]
+    pp_rows = [n for n in names if v[n]["summary"].get("per_part_accuracy")]
+    if pp_rows:
+        lines += ["| variant | arms: in-vocab / held-out | head: in-vocab / held-out | torso: in-vocab / held-out | "
+                  "mixed clips (arms / head / torso) |", "|---|---|---|---|---|"]
+        for n in pp_rows:
+            pp = v[n]["summary"]["per_part_accuracy"]
+            cells = [f"{_pct(pp[g].get('in_vocabulary'))} / {_pct(pp[g].get('held_out'))}"
+                     for g in ("arms", "head", "torso")]
+            lines.append(f"| {v[n]['variant']['label']} | " + " | ".join(cells) + " | "
+                         + " / ".join(str(pp[g]["clips"]) for g in ("arms", "head", "torso")) + " |")
+        lines.append("")
+    lines += [f"![style accuracy per style]({files.get('style_accuracy_by_style', '')})", "",
               f"![per-style statistics]({files.get('style_statistics_vs_gt', '')})", ""]
     for n in ("diffusion", "rule"):
         if f"confusion_{n}" in files:
@@ -442,6 +453,10 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
                              + f" | {_f(b['leak_ratio'], 2)} | {talk} | {_pct(b['prompted_classifier_follows'])} | "
                              f"{keep} |")
             lines.append("")
+        if "rule" in iso:
+            lines += ["The rule engine's neck and head take out the trunk's lean and twist (inference/rule_engine.py: "
+                      "the head stays level when the trunk leans), so its `body:` section changes the head's local "
+                      "rotations by design; the corpus's ground truth has the same coupling.", ""]
         if "part_isolation" in files:
             lines += [f"![part isolation]({files['part_isolation']})", ""]
 
@@ -473,18 +488,20 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
         lines += [f"Each configuration in a fresh process, {sp['threads']} torch/BLAS thread(s), median of "
                   f"{sp['repeats']} runs after one warm-up call on 3 s (model loading and caches: \"first call\"), "
                   "speech from test clips one after another. Real-time factor = audio seconds / wall seconds of "
-                  "`generate_motion` (audio features + engine). Peak memory: the process's peak resident set "
-                  "(`resource.getrusage`), and its increase over the process before the first engine call "
-                  f"(imports and test clips loaded). Load average at the start: {sp['load_average_at_start'][0]:.1f} "
+                  "`generate_motion` (audio features + engine). Memory (resident set, Linux VmHWM reset per phase): "
+                  "the process's peak; \"+ engine\": the peak over the process before the first engine call "
+                  "(imports and test clips loaded: what loading and running the engine adds); \"+ run\": the peak "
+                  "of the timed calls over the process with the engine loaded and warm. Load average at the start: "
+                  f"{sp['load_average_at_start'][0]:.1f} "
                   f"on {sp['cpu_count']} cores (other jobs share this machine).", "",
                   "| engine | device | audio s | sampler, steps (engine's report) | median s | x real time | "
-                  "runs (s) | first call s | peak RSS MB | increase MB | GPU peak MB |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "runs (s) | first call s | peak RSS MB | + engine MB | + run MB | GPU peak MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for x in sp["runs"]:
             if not x.get("available"):
                 why = str(x.get("reason", "")).replace("\n", " ")[:160]
                 lines.append(f"| {x['label']} | {x['device']} | {x['seconds']:g} | | n/a | n/a | {why} "
-                             "| | | | |")
+                             "| | | | | |")
                 continue
             meta = x.get("engine_meta", {})
             smp = f"{meta.get('sampler')}, {meta.get('steps')}" if meta.get("steps") else "-"
@@ -492,6 +509,7 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
                          f"**{x['rtf']:.1f}x** | "
                          f"{', '.join(f'{t:.2f}' for t in x['times_s'])} | {x['first_call_s']:.2f} | "
                          f"{x['peak_rss_mb']:.0f} | {x['peak_rss_increase_mb']:.0f} | "
+                         f"{_f(x.get('generation_peak_increase_mb'), 0)} | "
                          f"{_f(x.get('cuda_peak_allocated_mb'), 0)} |")
         lines.append("")
         cu = sp.get("cuda", {})
