@@ -558,7 +558,7 @@ class OpenCLIPBackbone:
     architecture looked up in the caches, or None for any cached tag. The vision tower is dropped after loading."""
 
     def __init__(self, arch: str, weights: str | Path | None = None, cache_dir: str | None = None,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, arch_config: dict[str, Any] | None = None) -> None:
         oc = import_open_clip()
         arch_name = str(arch)
         if arch_name.endswith(".json"):
@@ -567,6 +567,14 @@ class OpenCLIPBackbone:
                 raise BackboneError(f"open_clip model config {cfg_path} does not exist")
             oc.add_model_config(cfg_path)
             arch_name = cfg_path.stem
+        if oc.get_model_config(arch_name) is None and arch_config:
+            # A custom architecture recorded with an adapter: register its config under its name.
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                cfg_file = Path(tmp) / f"{arch_name}.json"
+                cfg_file.write_text(json.dumps(arch_config))
+                oc.add_model_config(cfg_file)
         model_cfg = oc.get_model_config(arch_name)
         if model_cfg is None:
             known = oc.list_models()
@@ -575,12 +583,14 @@ class OpenCLIPBackbone:
         path: Path | None = None
         looked: list[str] = []
         w = str(weights) if weights is not None else None
+        self.tag: str | None = None
         if w and (Path(w).expanduser().is_file() or "/" in w or os.sep in w or w.endswith(_WEIGHT_SUFFIXES)):
             path = Path(w).expanduser()
             if not path.is_file():
                 raise BackboneError(f"CLIP weights file {path} does not exist")
         else:
             path, looked = _cached_clip_weights(oc, arch_name, w, cache_dir)
+            self.tag = w
         if path is None:
             where = "; ".join(looked[:4]) + (f"; ... ({len(looked)} places)" if len(looked) > 4 else "") \
                 if looked else "nowhere: open_clip knows no pretrained tags for this architecture"
@@ -613,7 +623,7 @@ class OpenCLIPBackbone:
 
     def config(self) -> dict[str, Any]:
         return {"kind": "openclip", "name": self.name, "dim": self.dim, "arch": self.arch,
-                "arch_config": self.model_config, "weights": str(self.weights),
+                "arch_config": self.model_config, "weights": str(self.weights), "tag": self.tag,
                 "weights_bytes": self.weights.stat().st_size if self.weights.is_file() else None}
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -646,7 +656,10 @@ def load_backbone(spec: str | dict[str, Any], **kwargs: Any) -> TextBackbone:
     if cfg.get("kind") == "minilm":
         return MiniLMBackbone(cfg.get("model_dir"), **kwargs)
     if cfg.get("kind") == "openclip":
-        return OpenCLIPBackbone(cfg["arch"], cfg.get("weights"), **kwargs)
+        weights = cfg.get("weights")
+        if "arch_config" in cfg and weights and not Path(str(weights)).is_file():
+            weights = cfg.get("tag")  # a recorded config from another machine: look in this one's caches
+        return OpenCLIPBackbone(cfg["arch"], weights, arch_config=cfg.get("arch_config"), **kwargs)
     raise BackboneError(f"Unknown text backbone kind {cfg.get('kind')!r}")
 
 

@@ -152,6 +152,32 @@ def test_openclip_text_tower_from_a_local_safetensors_file(tmp_path):
     cfg = backbone.config()
     assert cfg["kind"] == "openclip" and cfg["weights"] == str(weights) and cfg["arch_config"]["embed_dim"] == 32
     assert open_clip_status()["torchvision"] in ("real", "stand-in")
+    # The recorded config rebuilds the same backbone (an adapter's JSON keeps it), even under another name.
+    renamed = {**cfg, "arch": "gestura-test-tiny-clip-recorded"}
+    again = load_backbone(renamed)
+    assert np.abs(again.encode(texts) - emb).max() < 1e-6
+
+
+def test_openclip_adapter_fit_save_and_reload(tmp_path):
+    """The whole path on the CLIP side: fit an adapter on the tiny model, save it, rebuild its backbone from the
+    adapter's JSON (probe checked), read a prompt. (Random weights: the accuracy means nothing here.)"""
+    cfg_path, weights, _model = _tiny_clip(tmp_path)
+    backbone = load_backbone(f"openclip:{cfg_path}:{weights}")
+    space = synthetic_style_space(n_styles=3, seed=1)
+    result = fit_text_adapter(space, backbone, FitConfig(steps=20, per_style=15), log=None)
+    save_adapter(result.adapter, tmp_path / "clip_adapter")
+    adapter, rebuilt = load_text_style(tmp_path / "clip_adapter")
+    assert rebuilt.name == "openclip:gestura-test-tiny-clip" and adapter.config.in_dim == 32
+    out = style_codes_from_prompt("calm teacher; arms: angry", adapter, rebuilt)
+    assert out.codes.shape == (7, 64) and out.prompted.all()
+    # Other weights under the same name are caught by the probe.
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(weights))
+    save_file({k: (v + 0.05 * torch.randn_like(v)) if v.is_floating_point() else v for k, v in state.items()},
+              str(weights))
+    with pytest.raises(InputError, match="probe"):
+        load_text_style(tmp_path / "clip_adapter")
 
 
 def test_openclip_clear_errors_for_missing_weights(tmp_path):
