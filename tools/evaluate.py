@@ -25,6 +25,10 @@ import devload
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, required=True, help="a corpus folder (tools/corpus.py build)")
+    parser.add_argument("--build-corpus", type=float, default=None, metavar="HOURS",
+                        help="build the corpus first (tools/corpus.py build --hours HOURS --seed --corpus-seed) when "
+                             "--corpus holds none yet: one command from a fresh clone")
+    parser.add_argument("--corpus-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="report folder (report.md, report.json, PNGs)")
     parser.add_argument("--variants", nargs="+", default=None,
                         help="gt rule rule_nostyle diffusion diffusion_ddpm diffusion_nostyle "
@@ -54,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     devload.load_gestura()
+    if args.build_corpus and not (args.corpus / "manifest.json").is_file():
+        from gestura.training.corpus.build import CorpusSettings, build_corpus
+
+        t = time.perf_counter()
+        print(f"building the corpus: {args.build_corpus:g} h, seed {args.corpus_seed} -> {args.corpus}", flush=True)
+        build_corpus(CorpusSettings(hours=args.build_corpus, seed=args.corpus_seed), args.corpus)
+        print(f"corpus built in {(time.perf_counter() - t) / 60:.1f} min", flush=True)
     from gestura.training.evaluate.engines import DEFAULT_VARIANTS
     from gestura.training.evaluate.report import write_report
     from gestura.training.evaluate.runner import EvalConfig, run_evaluation

@@ -263,7 +263,8 @@ def _markdown(r: dict[str, Any], title: str, files: dict[str, str]) -> str:
         f"Corpus `{corpus['path']}` (seed {corpus['settings']['seed']}, {corpus['settings']['hours']:g} h; test split "
         f"{corpus['splits']['test']['clips']} clips, {corpus['splits']['test']['hours']:.2f} h). Evaluated: "
         f"{corpus['evaluated_clips']} test clips ({corpus['evaluated_hours']:.2f} h; {corpus['pure']} pure, "
-        f"{corpus['mixed']} with per-part styles; {corpus['held_out_descriptions']} with a held-out description).",
+        f"{corpus['mixed']} with per-part styles; {corpus['held_out_descriptions']} with a held-out description); "
+        f"manifest sha256 `{str(corpus.get('manifest_sha256', ''))[:16]}...`.",
         f"Code `{r['code_version']}`, {r['started']} to {r['finished']}, wall time "
         f"**{r['timings_s']['total'] / 60:.1f} min** on {r['machine']['cpu_count']} CPU cores "
         f"(load average at start {r['machine']['load_average_at_start'][0]:.1f}; torch {r['machine']['torch']}, "

@@ -4,6 +4,7 @@ the JSON-able results that report.py turns into Markdown and plots."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import math
 import os
 import platform
@@ -114,12 +115,14 @@ def run_evaluation(cfg: EvalConfig, log: Callable[[str], None] | None = None) ->
     clips = load_clips(cfg.corpus, "test", cfg.clips)
     import json
 
-    manifest = json.loads((Path(cfg.corpus) / "manifest.json").read_text())
+    manifest_text = (Path(cfg.corpus) / "manifest.json").read_text()
+    manifest = json.loads(manifest_text)
     results["corpus"] = {"path": str(cfg.corpus), "settings": manifest["settings"], "splits": manifest["splits"],
                          "evaluated_clips": len(clips),
                          "evaluated_hours": round(sum(c.seconds for c in clips) / 3600, 4),
                          "pure": sum(not c.mixed for c in clips), "mixed": sum(c.mixed for c in clips),
-                         "held_out_descriptions": sum(c.held_out for c in clips)}
+                         "held_out_descriptions": sum(c.held_out for c in clips),
+                         "manifest_sha256": hashlib.sha256(manifest_text.encode()).hexdigest()}
     say(f"{len(clips)} test clips ({results['corpus']['evaluated_hours']:.2f} h)")
     onsets = [audio_onsets(c) for c in clips]
     timings["load_test"] = time.perf_counter() - t
