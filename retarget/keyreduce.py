@@ -272,32 +272,26 @@ class _Group:
     reference: np.ndarray | None  # rotation reference (G, T, 4) or (G, T, 3, 3)
 
 
-def _neighbour_keys(keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For every frame: the last key at or before it, and the first key after it (itself for the last frame)."""
-    n_bones, n = keep.shape
-    idx = np.arange(n)
-    prev = np.maximum.accumulate(np.where(keep, idx, -1), axis=1)
-    at_or_after = np.flip(np.minimum.accumulate(np.flip(np.where(keep, idx, n - 1), axis=1), axis=1), axis=1)
-    after = np.concatenate([at_or_after[:, 1:], np.full((n_bones, 1), n - 1)], axis=1)
-    return prev, after
-
-
 def _errors_at(g: _Group, keep: np.ndarray, pos: np.ndarray, tols: tuple[float, float, float]) -> np.ndarray:
     """Normalised error max(angle / rot_tol, distance / loc_tol) at flat (bone, frame) positions pos (ascending)
     of the curves through the kept keys. The Bezier coefficients are built once per segment."""
     offset, rot_tol, loc_tol = tols
     n = keep.shape[1]
-    prev, after = _neighbour_keys(keep)
     rows, t = np.divmod(pos, n)
-    seg_key = pos - t + prev.ravel()[pos]  # flat index of the segment's first key
+    # The keys around each frame: the last at or before it and the next after it (every row keys its first and
+    # last frame, so both lie in the frame's own row; the last frame is its own segment).
+    keys = np.flatnonzero(keep.ravel())
+    i = np.searchsorted(keys, pos, side="right") - 1
+    seg_key = keys[i]  # flat index of the segment's first key
+    next_key = np.where(t == n - 1, seg_key, keys[np.minimum(i + 1, keys.size - 1)])
     new_seg = np.empty(pos.size, dtype=bool)
     new_seg[:1] = True
     np.not_equal(seg_key[1:], seg_key[:-1], out=new_seg[1:])
     sid = np.cumsum(new_seg) - 1
     first = np.flatnonzero(new_seg)
     # Per segment: control points as Blender stores them (float32), power-basis coefficients in time and value.
-    sr, a = rows[first], prev.ravel()[pos[first]]
-    b = after.ravel()[pos[first]]
+    sr = rows[first]
+    a, b = seg_key[first] - sr * n, next_key[first] - sr * n
     h = (b - a) * HANDLE_FRACTION
     xa, xb = _f32(a + offset), _f32(b + offset)
     cx = _cubic(xa, _f32(xa + h), _f32(xb - h), xb)
@@ -366,8 +360,11 @@ def _reduce_group(g: _Group, tols: tuple[float, float, float]) -> np.ndarray:
         if drop.any():
             trial = keep & ~drop
             starts, seg_of = _segments(trial)
+            # Cheap first test: the error at the dropped key's own frame (most drops fail there).
+            dropped = np.flatnonzero(drop)
+            dropped = dropped[_errors_at(g, trial, dropped, tols) <= SAFETY]
             touched = np.zeros(starts.size, dtype=bool)
-            touched[seg_of[drop.ravel()]] = True
+            touched[seg_of[dropped]] = True
             redo = np.flatnonzero(touched[seg_of])
             err_t = err.copy()
             err_t[redo] = _errors_at(g, trial, redo, tols)
