@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -164,14 +165,21 @@ def smoke_corpus() -> Path:
 
     target = ROOT / ".cache" / "eval_smoke" / f"corpus_{_source_key()}"
     if (target / "manifest.json").is_file():
+        os.utime(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    for old in target.parent.glob("corpus_*"):
-        shutil.rmtree(old, ignore_errors=True)
+    # Corpora of older code: removed once unused for a day (another test run may still be reading one).
+    for old in target.parent.iterdir():
+        if old != target and time.time() - old.stat().st_mtime > 86400:
+            shutil.rmtree(old, ignore_errors=True)
     tmp = target.parent / f"building_{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     build_corpus(CorpusSettings(**SMOKE_SETTINGS), tmp, workers=2)  # type: ignore[arg-type]
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another run built the same corpus meanwhile (same settings and code: same bytes)
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert (target / "manifest.json").is_file()
     return target
 
 

@@ -80,7 +80,7 @@ def measure_engine(corpus: str | Path, engine: str, seconds: float, options: dic
     opts = dict(options or {})
     if engine == "diffusion":
         opts.setdefault("device", device)
-    cfg: dict[str, Any] = {"corpus": str(corpus), "engine": engine, "seconds": seconds, "options": opts,
+    cfg: dict[str, Any] = {"corpus": str(Path(corpus).resolve()), "engine": engine, "seconds": seconds, "options": opts,
                            "repeats": repeats, "threads": threads, "device": device, "seed": eval_seed}
     t = time.perf_counter()
     try:
@@ -137,7 +137,8 @@ def _worker_entry(cfg_json: str) -> None:
     rss_before = _vm_mb("VmRSS") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     peaks = [rss_before or 0.0]
     t = time.perf_counter()
-    warm_opts = {"device": cfg["device"]} if cfg["engine"] == "diffusion" else {}
+    # The warm-up loads the same model on the same device, with the model's default sampler.
+    warm_opts = {k: cfg["options"][k] for k in ("device", "model_dir") if k in cfg["options"]}
     generate_motion(warm.audio_obj(), warm.word_objs(), warm.prompt, engine=cfg["engine"], seed=1,
                     options=EngineOptions(**warm_opts))
     if cuda:
@@ -304,12 +305,12 @@ def speed_ratios(runs: list[dict[str, Any]], lengths: tuple[float, ...], ddpm_st
     for s in lengths:
         d, r = _find(runs, "diffusion", s), _find(runs, "rule", s)
         if d and r:
-            out[f"rule_over_diffusion_time_{s:g}s"] = round(d["median_s"] / r["median_s"], 2)
+            out[f"diffusion_time_over_rule_{s:g}s"] = round(d["median_s"] / r["median_s"], 2)
     d10 = _find(runs, "diffusion", lengths[0])
     p10 = _find(runs, f"diffusion ddpm {ddpm_steps} steps", lengths[0])
     if d10 and p10:
-        out[f"ddpm{ddpm_steps}_over_default_time_{lengths[0]:g}s"] = round(p10["median_s"] / d10["median_s"], 1)
+        out[f"ddpm{ddpm_steps}_time_over_default_{lengths[0]:g}s"] = round(p10["median_s"] / d10["median_s"], 1)
     g = _find(runs, "diffusion", lengths[0], "cuda")
     if d10 and g:
-        out[f"cpu_over_cuda_time_{lengths[0]:g}s"] = round(d10["median_s"] / g["median_s"], 1)
+        out[f"cpu_time_over_cuda_{lengths[0]:g}s"] = round(d10["median_s"] / g["median_s"], 1)
     return out

@@ -38,8 +38,10 @@ def evaluate_targets(results: dict[str, Any], variant: str = "diffusion") -> dic
     out: dict[str, Any] = {"variant": variant, "checks": []}
     v = results.get("variants", {}).get(variant, {})
     gt = results.get("variants", {}).get("gt", {}).get("summary", {})
-    if not v.get("available"):
+    if v and not v.get("available"):
         out["unavailable"] = v.get("reason", "not evaluated")
+    elif not v:
+        out["unavailable"] = "quality not evaluated in this run"
     s = v.get("summary", {}) if v.get("available") else {}
     checks = out["checks"]
 
