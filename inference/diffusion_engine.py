@@ -189,17 +189,36 @@ def keyword_style_codes(model: DiffusionModel, prompt: str) -> tuple[np.ndarray,
     return codes, mask, "; ".join(notes) or "no style prompt: the model's own style"
 
 
-def prompt_style_codes(model: DiffusionModel, prompt: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """Per-part style codes for a prompt through the model's text adapter when it has one, else keywords."""
-    adapter = model.defaults.get("text_adapter")
-    if adapter:
-        try:
-            from . import text_style
-        except ImportError:
-            text_style = None  # type: ignore[assignment]
-        if text_style is not None and hasattr(text_style, "style_codes_for_model"):
-            return text_style.style_codes_for_model(model, prompt)  # type: ignore[no-any-return]
-    return keyword_style_codes(model, prompt)
+def text_style_for(model: DiffusionModel, backbone_name: str = "") -> Any:
+    """(adapter, backbone) of the model's text adapter for ``backbone_name`` ("" = the model's default), loaded
+    once; None when the model has no adapter for it."""
+    name = backbone_name or str(model.defaults.get("text_backbone", "minilm"))
+    if name not in model.text_styles:
+        adapters = model.defaults.get("text_adapters", {}) or {}
+        sub = adapters.get(name) or (f"text_adapter_{name}" if (model.folder / f"text_adapter_{name}").is_dir()
+                                     else None)
+        if sub is None:
+            model.text_styles[name] = None
+        else:
+            from .text_style import load_text_style
+
+            model.text_styles[name] = load_text_style(model.folder / sub)
+    return model.text_styles[name]
+
+
+def prompt_style_codes(model: DiffusionModel, prompt: str, backbone_name: str = ""
+                       ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-part style codes for a prompt through the model's text adapter (a frozen text backbone and an adapter
+    into the style space); the catalogue's keyword matcher when the model has no adapter."""
+    pair = text_style_for(model, backbone_name)
+    if pair is None:
+        codes, mask, why = keyword_style_codes(model, prompt)
+        return codes, mask, f"{why} (keyword matching: this model has no text adapter)"
+    from .text_style import style_codes_from_prompt
+
+    adapter, backbone = pair
+    result = style_codes_from_prompt(prompt, adapter, backbone)
+    return np.asarray(result.codes, np.float32), np.asarray(result.prompted, bool), result.explanation
 
 
 def motion_style_codes(model: DiffusionModel, motion: CanonicalMotion) -> np.ndarray:

@@ -43,6 +43,7 @@ def assemble_model(out_dir: str | Path, *, denoiser: str | Path, motion_ae: str 
         "components": {"denoiser": "denoiser", "motion_ae": "motion_ae", "text_gesture": "text_gesture",
                        "style_encoder": "style_encoder", "style_space": "style_space.safetensors"},
         "defaults": {"steps": 8, "sampler": "dpm", "strength": 2.0, "window": 128, "overlap": 16,
+                     "text_backbone": "minilm", "text_adapters": {"minilm": "text_adapter_minilm"},
                      **(defaults or {})},
         "provenance": provenance or {},
     }

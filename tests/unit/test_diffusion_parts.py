@@ -15,7 +15,7 @@ from gestura.inference.errors import InputError
 from gestura.inference.nets.gesture_diffusion import DenoiserConfig, GestureDenoiser
 from gestura.inference.nets.sampling import Schedule, sample_ddim, sample_ddpm, sample_dpmpp_2m
 from gestura.inference.nets.style_encoder import StyleEncoder, StyleEncoderConfig
-from gestura.inference.rotations import quat_from_axis_angle, quat_mul, quat_conj
+from gestura.inference.rotations import quat_conj, quat_from_axis_angle, quat_mul
 
 
 def gaussian_denoiser(schedule: Schedule, mu: float, s0: float):

@@ -142,6 +142,8 @@ class DiffusionTask:
         self.style_encoder = style
         self.style_targets = load_style_space(c.style_dir)
         self.schedule = Schedule(DenoiserConfig(**c.model).diffusion_steps)
+        self._train_codes = self._clip_window_codes(self.train_data)
+        self._val_codes = self._clip_window_codes(self.val_data, seed=1)
         self._val_batches: list[dict[str, torch.Tensor]] | None = None
 
     def build_model(self) -> GestureDenoiser:
@@ -157,13 +159,25 @@ class DiffusionTask:
         return model
 
     @torch.no_grad()
+    def _clip_window_codes(self, data: LatentSet, per_clip: int = 4, seed: int = 0) -> torch.Tensor:
+        """(clips, per_clip, P, dim): style codes of random 2-6.4 s windows of every clip, computed once (the
+        frozen encoder is the slowest part of a batch otherwise)."""
+        rng = np.random.default_rng(seed)
+        out = torch.zeros(len(data), per_clip, 7, self.style_targets.shape[-1])
+        lengths = data.latent_lengths
+        for k in range(per_clip):
+            length = int(rng.integers(16, 49))
+            for a in range(0, len(data), 256):
+                clips = np.arange(a, min(a + 256, len(data)))
+                starts = (rng.random(len(clips)) * np.maximum(lengths[clips] - length + 1, 1)).astype(np.int64)
+                idx = data.latent_offsets[clips][:, None] + np.minimum(
+                    starts[:, None] + np.arange(length)[None], lengths[clips][:, None] - 1)
+                out[clips, k] = self.style_encoder(torch.from_numpy(data.latents[idx]))
+        return out
+
     def _style_codes(self, data: LatentSet, clips: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        length = int(rng.integers(16, 49))
-        lengths = data.latent_lengths[clips]
-        starts = (rng.random(len(clips)) * np.maximum(lengths - length + 1, 1)).astype(np.int64)
-        idx = data.latent_offsets[clips][:, None] + np.minimum(starts[:, None] + np.arange(length)[None],
-                                                               lengths[:, None] - 1)
-        codes = self.style_encoder(torch.from_numpy(data.latents[idx]))
+        bank = self._train_codes if data is self.train_data else self._val_codes
+        codes = bank[torch.from_numpy(clips), torch.from_numpy(rng.integers(0, bank.shape[1], len(clips)))]
         use_target = torch.from_numpy(rng.random(len(clips)) < self.config.target_style_p)
         ids = torch.from_numpy(data.part_style_ids[clips])  # (B, P)
         target = self.style_targets[ids, torch.arange(ids.shape[1])[None].expand_as(ids)]
