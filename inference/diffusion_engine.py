@@ -304,9 +304,10 @@ def _guidance(options: Any, mask: np.ndarray) -> np.ndarray:
 
 
 def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: np.ndarray, style: np.ndarray,
-                   plan: SamplingPlan, seed: int, known_z: Any | None = None, known_lat: np.ndarray | None = None,
-                   progress: Progress | None = None) -> Any:
-    """Latents (1, T', P, D) (denormalised) for audio (4T', A) and text (T', text_dim) conditions."""
+                   plan: SamplingPlan, seeds: Sequence[int], known_z: Any | None = None,
+                   known_lat: np.ndarray | None = None, progress: Progress | None = None) -> Any:
+    """Latents (len(seeds), T', P, D) (denormalised) for audio (4T', A) and text (T', text_dim) conditions: one
+    take per seed, sampled together as a batch (take k equals a single run with seeds[k])."""
     import torch
 
     from .nets.sampling import Cancelled, Schedule, sample_ddim, sample_ddpm, sample_dpmpp_2m
@@ -315,22 +316,23 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
     dev = model.device
     dtype = torch.float16 if model.half else torch.float32
     n_lat = text_feats.shape[0]
+    n = len(seeds)
     p, d = den.config.parts, den.config.latent_dim
     schedule = Schedule(den.config.diffusion_steps)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     weights = torch.as_tensor(plan.weights, dtype=dtype, device=dev)
     need_uncond = bool(torch.any(weights != 1.0))
     need_cond = bool(torch.any(weights != 0.0))
-    style_t = torch.as_tensor(style, dtype=dtype, device=dev)[None]
+    style_t = torch.as_tensor(style, dtype=dtype, device=dev)[None].expand(n, -1, -1)
 
     audio_t = torch.as_tensor(audio_feats, dtype=dtype, device=dev)[None]
     text_t = torch.as_tensor(text_feats, dtype=dtype, device=dev)[None]
     audio_h, text_h = den.encode_conditions(audio_t, text_t)
 
-    null_style = torch.ones(1, p, dtype=dtype, device=dev)
-    no_drop = torch.zeros(1, p, dtype=dtype, device=dev)
-    out = torch.zeros(1, n_lat, p, d, dtype=dtype, device=dev)  # normalised
-    given = torch.zeros(1, n_lat, p, dtype=dtype, device=dev)
+    null_style = torch.ones(n, p, dtype=dtype, device=dev)
+    no_drop = torch.zeros(n, p, dtype=dtype, device=dev)
+    out = torch.zeros(n, n_lat, p, d, dtype=dtype, device=dev)  # normalised
+    given = torch.zeros(n, n_lat, p, dtype=dtype, device=dev)
     if known_z is not None and known_lat is not None:
         kz = den.normalize(known_z.to(dev, dtype))
         m = torch.as_tensor(known_lat[:n_lat], dtype=dtype, device=dev)
@@ -358,26 +360,24 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
         mask = given[:, a:e].clone()
         if w_idx > 0:  # continue the previous window: its last frames are known
             mask[:, :overlap] = 1
-        ah, th = audio_h[:, a:e], text_h[:, a:e]
+        ah, th = audio_h[:, a:e].expand(n, -1, -1), text_h[:, a:e].expand(n, -1, -1)
 
         def denoise(x: torch.Tensor, steps: torch.Tensor, ah: torch.Tensor = ah, th: torch.Tensor = th,
                     known: torch.Tensor = known, mask: torch.Tensor = mask) -> torch.Tensor:
-            if need_cond and need_uncond:
-                x2 = torch.cat([x, x])
-                x0 = den(x2, torch.cat([steps, steps]), ah.expand(2, -1, -1), th.expand(2, -1, -1),
-                         style_t.expand(2, -1, -1), known.expand(2, -1, -1, -1), mask.expand(2, -1, -1),
+            if need_cond and need_uncond:  # conditional and unconditional in one batch
+                x0 = den(torch.cat([x, x]), torch.cat([steps, steps]), torch.cat([ah, ah]), torch.cat([th, th]),
+                         torch.cat([style_t, style_t]), torch.cat([known, known]), torch.cat([mask, mask]),
                          drop_style=torch.cat([no_drop, null_style]))
-                cond, unc = x0[:1], x0[1:]
+                cond, unc = x0[:n], x0[n:]
                 x0 = unc + weights[None, None, :, None] * (cond - unc)
             else:
-                x0 = den(x, steps, ah, th, style_t, known, mask,
-                         drop_style=no_drop if need_cond else null_style)
+                x0 = den(x, steps, ah, th, style_t, known, mask, drop_style=no_drop if need_cond else null_style)
             return torch.where(mask[..., None] > 0, known, x0)
 
-        noise = torch.randn((1, t, p, d), generator=gen, dtype=torch.float32).to(dev, dtype)
+        noise = torch.cat([torch.randn((1, t, p, d), generator=g, dtype=torch.float32) for g in gens]).to(dev, dtype)
         try:
             if plan.sampler == "ddpm":
-                x = sample_ddpm(denoise, schedule, noise, generator=gen, callback=tick)
+                x = sample_ddpm(denoise, schedule, noise, generator=gens[0], callback=tick)
             elif plan.sampler == "ddim":
                 x = sample_ddim(denoise, schedule, noise, plan.steps, callback=tick)
             elif plan.sampler == "dpm":
@@ -386,8 +386,7 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
                 raise InputError(f"Unknown sampler {plan.sampler!r}; available: dpm, ddim, ddpm")
         except Cancelled as exc:
             raise CancelledError("Generation cancelled") from exc
-        x = torch.where(mask[..., None] > 0, known, x.to(dtype))
-        out[:, a:e] = x
+        out[:, a:e] = torch.where(mask[..., None] > 0, known, x.to(dtype))
         given[:, a:e] = 1
     return den.denormalize(out.float())
 
@@ -405,6 +404,28 @@ def generate_diffusion(
     style_motion: CanonicalMotion | None = None,
 ) -> tuple[CanonicalMotion, str]:
     """The diffusion engine on one clip (see the module docstring); returns the motion and how the style was read."""
+    takes, explanation = generate_diffusion_takes(audio, features, words, style_prompt, seeds=[seed],
+                                                  options=options, progress=progress, known=known,
+                                                  style_motion=style_motion)
+    return takes[0], explanation
+
+
+def generate_diffusion_takes(
+    audio: Any,
+    features: Any,
+    words: Sequence[Any],
+    style_prompt: str,
+    *,
+    seeds: Sequence[int] = (0,),
+    options: Any = None,
+    progress: Progress | None = None,
+    known: KnownMotion | None = None,
+    style_motion: CanonicalMotion | None = None,
+) -> tuple[list[CanonicalMotion], str]:
+    """Variations: one take per seed, sampled together in one batch; take k is what ``generate_diffusion`` gives
+    with seed seeds[k]."""
+    if not seeds:
+        raise InputError("At least one seed is needed")
     import torch
 
     from .conditioning import audio_frame_features, frame_tokens_for, transcript_features
@@ -464,19 +485,25 @@ def generate_diffusion(
         def sampling_progress(fraction: float, message: str) -> bool | None:
             return None if progress is None else progress(0.1 + 0.85 * fraction, message)
 
-        z = sample_latents(model, audio_feats, text_feats, style, plan, seed, known_z, known_lat, sampling_progress)
+        z = sample_latents(model, audio_feats, text_feats, style, plan, seeds, known_z, known_lat, sampling_progress)
         timings["sampling"] = time.perf_counter() - t
         t = time.perf_counter()
         report(0.96, "Decoding motion")
         root0 = np.array([0.0, REST_PELVIS_HEIGHT, 0.0])
         if known is not None and np.asarray(known.mask, bool)[0]:
             root0 = np.asarray(known.root[0], np.float64)
-        quats, root = decode_latents(model, z, root0)
-        quats, root = quats[:n_frames], root[:n_frames]
-        if known is not None:
-            quats, root = restore_known(quats, root, known)
+        takes = []
+        for k in range(len(seeds)):
+            quats, root = decode_latents(model, z[k:k + 1], root0)
+            quats, root = quats[:n_frames], root[:n_frames]
+            if known is not None:
+                quats, root = restore_known(quats, root, known)
+            takes.append((quats, root))
         timings["decode"] = time.perf_counter() - t
-    meta = {"engine": "diffusion", "steps": plan.steps, "sampler": plan.sampler,
-            "guidance": [float(v) for v in plan.weights], "style_explanation": explanation,
-            "model": str(model.folder), "device": str(model.device), "timings": timings}
-    return CanonicalMotion(quats, root, 30.0, meta=meta), explanation
+    motions = []
+    for k, (quats, root) in enumerate(takes):
+        meta = {"engine": "diffusion", "steps": plan.steps, "sampler": plan.sampler, "seed": int(seeds[k]),
+                "guidance": [float(v) for v in plan.weights], "style_explanation": explanation,
+                "model": str(model.folder), "device": str(model.device), "timings": dict(timings)}
+        motions.append(CanonicalMotion(quats, root, 30.0, meta=meta))
+    return motions, explanation

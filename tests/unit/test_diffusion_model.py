@@ -29,7 +29,7 @@ def speech() -> tuple[Audio, object, list[Word]]:
     return audio, audio_features(audio), words
 
 
-def generate(speech, prompt: str = "", seed: int = 0, **options):
+def generate(speech, prompt: str = "", seed: int = 0, **options):  # noqa: ANN001, ANN003, ANN201
     audio, feats, words = speech
     motion, _why = generate_diffusion(audio, feats, words, prompt, seed=seed,
                                      options=EngineOptions(model_dir=MODEL, **options))
@@ -134,3 +134,15 @@ def test_missing_model_folder_is_a_clear_error(speech, tmp_path) -> None:
     audio, feats, words = speech
     with pytest.raises(InputError, match="No Gestura diffusion model"):
         generate_diffusion(audio, feats, words, "", options=EngineOptions(model_dir=str(tmp_path)))
+
+
+def test_batched_variations_equal_single_runs_with_their_seeds(speech) -> None:
+    from gestura.inference.diffusion_engine import generate_diffusion_takes
+
+    audio, feats, words = speech
+    takes, _ = generate_diffusion_takes(audio, feats, words, "a joyful storyteller", seeds=[5, 6],
+                                        options=EngineOptions(model_dir=MODEL))
+    single = generate(speech, "a joyful storyteller", seed=6)
+    assert len(takes) == 2 and takes[1].meta["seed"] == 6
+    assert angles(takes[1].rotations, single.rotations).max() < 0.05
+    assert part_change(takes[0], takes[1], "right_arm") > 1.0
