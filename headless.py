@@ -1,7 +1,7 @@
 """Gestura without the UI, for pipelines and render farms.
 
     blender -b scene.blend --python headless.py -- --rig RIG --audio speech.wav \\
-        [--transcript speech.srt] [--style "calm teacher"] [--engine rule|diffusion] [--seed 0] \\
+        [--transcript speech.srt] [--style "calm teacher"] [--engine diffusion|rule] [--seed 0] \\
         [--strength 2] [--part-strength arms=3 --part-strength head=1] [--steps 0] [--start-frame 1] \\
         [--out result.blend] [--bvh result.bvh] [--json summary.json]
 
@@ -59,7 +59,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     txt.add_argument("--transcript", help="plain text (English, aligned automatically), .srt, .vtt or .TextGrid")
     txt.add_argument("--text-strips", action="store_true", help="use the sequencer's text strips as transcript")
     p.add_argument("--style", default="", help="style prompt, e.g. 'excited keynote speaker'")
-    p.add_argument("--engine", default="rule", help="generation engine: rule or diffusion (default: rule)")
+    p.add_argument("--engine", default="diffusion",
+                   help="generation engine: diffusion (needs torch) or rule (default: diffusion, as the panel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strength", type=float, default=2.0, help="diffusion: style strength, 0-6 (default 2)")
     p.add_argument("--part-strength", action="append", default=[], metavar="PART=VALUE",
