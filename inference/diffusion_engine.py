@@ -106,7 +106,6 @@ def read_model_description(folder: str | Path) -> dict[str, Any]:
 def load_model(folder: str | Path = "", device: str = "auto") -> DiffusionModel:
     """The model in ``folder`` ("" = the shipped starter model), cached per process."""
     _require_torch()
-    import torch
     from safetensors.torch import load_file
 
     from .nets.loading import load_module
@@ -141,7 +140,6 @@ def load_model(folder: str | Path = "", device: str = "auto") -> DiffusionModel:
         )
         if model.half:
             model.denoiser.half()
-        torch.set_grad_enabled(False)
         _CACHE[key] = model
         return model
 

@@ -66,6 +66,9 @@ def test_generates_a_finite_reproducible_motion_that_moves(speech) -> None:
     assert part_change(a, c, "right_arm") > 1.0  # another seed, another take
     assert wrist_speed(a) > 0.05  # the hands move while talking (m/s)
     assert a.meta["engine"] == "diffusion" and a.meta["steps"] > 0
+    import torch
+
+    assert torch.is_grad_enabled()  # generation leaves the process's autograd state alone (training shares it)
 
 
 def test_style_prompt_changes_the_motion_measurably(speech) -> None:
