@@ -8,7 +8,9 @@ A checkpoint is a folder:
                              RNG states (python / numpy as JSON)
     model.safetensors        the model's state_dict (parameters and buffers)
     optimizer.safetensors    optional: every tensor of the optimizer's state_dict, flattened as
-                             ``state.<param index>.<key>``, plus the torch RNG state (``rng.torch``)
+                             ``state.<param index>.<key>``, plus the torch RNG state (``rng.torch``) and,
+                             for runs with an exponential moving average of the weights, the raw training
+                             weights (``train.<name>``: model.safetensors then holds the average)
 
 The model is rebuilt from JSON alone: ``model.class`` names a class inside ``gestura.training.models`` (or
 ``gestura.inference``) with a ``from_config(dict)`` classmethod; nothing else is imported.
@@ -141,8 +143,10 @@ def save_checkpoint(
     metrics: dict[str, float] | None = None,
     extra: dict[str, Any] | None = None,
     rng_state: dict[str, Any] | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically (a reader never sees a half-written checkpoint)."""
+    """Write a checkpoint folder atomically (a reader never sees a half-written checkpoint). ``extra_tensors``
+    go into optimizer.safetensors under their own names (training state that is not the model's weights)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -172,6 +176,8 @@ def save_checkpoint(
             for k, s in enumerate(rng_state["cuda"]):
                 optim_tensors[f"rng.cuda.{k}"] = s
         meta["rng"] = {k: v for k, v in rng_state.items() if k not in ("torch", "cuda")}
+    for name, value in (extra_tensors or {}).items():
+        optim_tensors[name] = value.detach().to("cpu").contiguous().clone()
     if optim_tensors or optimizer is not None:
         save_file(optim_tensors, str(tmp / OPTIM_FILE), metadata={"format": FORMAT})
     (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))

@@ -4,7 +4,9 @@ and evaluates; ``train(task, config)`` does the rest.
 What it does: JSON config files (``training/configs/*.json``), AdamW with linear warm-up and cosine decay,
 gradient clipping, resumable checkpoints (``checkpoints/latest`` and ``checkpoints/best``, safetensors + JSON,
 see training/checkpoint.py), tqdm progress, loss curves (``train_log.csv``, ``eval_log.csv``, ``curves.png``),
-CPU or CUDA (``device: "auto"``), seeds (python, numpy, torch), an optional wall-clock budget, and several
+CPU or CUDA (``device: "auto"``), seeds (python, numpy, torch), an optional wall-clock budget, an optional
+exponential moving average of the weights (``ema_decay``: evaluated, selected and saved as the model; the raw
+weights travel in the checkpoint's training state for resuming), and several
 processes through ``torchrun`` (DistributedDataParallel when ``WORLD_SIZE > 1``; gloo on CPU, nccl on CUDA;
 every rank draws its own batches; only rank 0 evaluates and writes).
 
@@ -104,6 +106,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch.set_num_threads on CPU; 0 leaves torch's default
     time_limit_min: float = 0.0  # stop (evaluate and save) after this many minutes; 0: no limit
+    ema_decay: float = 0.0  # exponential moving average of the weights (e.g. 0.999); 0: off
     select_metric: str = ""  # eval metric for the best checkpoint; "" = first key of evaluate()
     select_mode: str = "min"  # min | max
     progress: bool = True  # tqdm bar (rank 0)
@@ -344,6 +347,40 @@ def _barrier() -> None:
         torch.distributed.barrier()
 
 
+class WeightAverage:
+    """Exponential moving average of a model's floating-point parameters and buffers (diffusion models sample
+    much better from the average than from the last step's weights). The decay ramps up over the first steps
+    ((1 + n) / (10 + n)), so an average started from random weights forgets them quickly."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in model.state_dict().items():
+            if k in self.shadow:
+                self.shadow[k].lerp_(v.detach(), 1.0 - d)
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+        """The average in the model for the duration; yields the raw weights it replaced."""
+        state = model.state_dict()
+        raw = {k: state[k].detach().clone() for k in self.shadow}
+        with torch.no_grad():
+            for k, v in self.shadow.items():
+                state[k].copy_(v)
+        try:
+            yield raw
+        finally:
+            with torch.no_grad():
+                for k, v in raw.items():
+                    state[k].copy_(v)
+
+
 def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
     """Train ``task`` under ``config``; with ``resume`` a run continues from ``out_dir/checkpoints/latest``
     (model, optimizer, step, RNG states) when it exists. Returns where things went and the final metrics."""
@@ -377,9 +414,16 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
         start_step = 0
         best_metric = math.inf if config.select_mode == "min" else -math.inf
         best_step = -1
+        resumed_average: dict[str, torch.Tensor] = {}
         if resume and (latest / META_FILE).is_file():
             ckpt = read_checkpoint(latest, with_optimizer=True)
             load_weights(model, ckpt)
+            raw = {k[len("train."):]: v for k, v in ckpt.optimizer_tensors.items() if k.startswith("train.")}
+            if raw:  # model.safetensors holds the average: train on from the raw weights
+                resumed_average = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                with torch.no_grad():
+                    for k, v in raw.items():
+                        model.state_dict()[k].copy_(v)
             load_optimizer(optimizer, ckpt)
             _restore_rng(ckpt.meta, ckpt.optimizer_tensors)
             start_step = ckpt.step
@@ -388,6 +432,11 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
             best_step = int(extra.get("best_step", best_step))
         if config.select_mode not in ("min", "max"):
             raise ValueError(f"select_mode must be 'min' or 'max', got {config.select_mode!r}")
+        average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
+        if average is not None and start_step:
+            if resumed_average:
+                average.shadow = {k: v.to(device) for k, v in resumed_average.items() if k in average.shadow}
+            average.updates = start_step
 
         ddp_model: torch.nn.Module = model
         if info.enabled:
@@ -417,13 +466,26 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
         t_log = time.perf_counter()
         steps_in_window = 0
 
+        def averaged() -> contextlib.AbstractContextManager[dict[str, torch.Tensor]]:
+            """The weights to evaluate and save (the average when there is one), and the raw ones to keep."""
+            return average.swapped_in(model) if average is not None else contextlib.nullcontext({})
+
+        def save_latest(step: int, metrics: dict[str, float], extra: dict[str, Any]) -> None:
+            """checkpoints/latest, with the model's weights averaged when there is an average (the raw ones
+            go with the training state)."""
+            with averaged() as raw:
+                save_checkpoint(latest, model, step=step, train_config=config, optimizer=optimizer,
+                                metrics=metrics, extra=extra, rng_state=_rng_state(),
+                                extra_tensors={f"train.{k}": v for k, v in raw.items()})
+
         def evaluate_and_save(step: int, final: bool) -> None:
             nonlocal best_metric, best_step, last_metrics
             if info.main:
-                model.eval()
-                with torch.no_grad():
-                    metrics = {k: float(v) for k, v in task.evaluate(model).items()}
-                model.train()
+                with averaged():
+                    model.eval()
+                    with torch.no_grad():
+                        metrics = {k: float(v) for k, v in task.evaluate(model).items()}
+                    model.train()
                 last_metrics = metrics
                 key = config.select_metric or (next(iter(metrics)) if metrics else "")
                 value = metrics.get(key, math.nan) if key else -float(step)  # no metrics: latest is best
@@ -435,11 +497,13 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
                 assert eval_log is not None and train_log is not None
                 eval_log.add({"step": step, **metrics})
                 extra = {"best_metric": best_metric, "best_step": best_step, "select_metric": key,
-                         "task": task.name, "task_config": plain(getattr(task, "config", None))}
-                save_checkpoint(latest, model, step=step, train_config=config, optimizer=optimizer,
-                                metrics=metrics, extra=extra, rng_state=_rng_state())
+                         "task": task.name, "task_config": plain(getattr(task, "config", None)),
+                         "ema_decay": config.ema_decay}
+                save_latest(step, metrics, extra)
                 if improved:
-                    save_checkpoint(best_path, model, step=step, train_config=config, metrics=metrics, extra=extra)
+                    with averaged():
+                        save_checkpoint(best_path, model, step=step, train_config=config, metrics=metrics,
+                                        extra=extra)
                 if config.plot:
                     plot_curves(out, train_log.rows, eval_log.rows, task.name)
                 if bar is not None:
@@ -460,6 +524,8 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
                 gn = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 terms = {**terms, "grad_norm": float(gn)}
             optimizer.step()
+            if average is not None:
+                average.update(model)
             step += 1
             steps_in_window += 1
             lv = float(loss.detach())
@@ -490,9 +556,8 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
             elif step % config.ckpt_every == 0:
                 if info.main:
                     extra = {"best_metric": best_metric, "best_step": best_step, "task": task.name,
-                             "task_config": plain(getattr(task, "config", None))}
-                    save_checkpoint(latest, model, step=step, train_config=config, optimizer=optimizer,
-                                    metrics=last_metrics, extra=extra, rng_state=_rng_state())
+                             "task_config": plain(getattr(task, "config", None)), "ema_decay": config.ema_decay}
+                    save_latest(step, last_metrics, extra)
                 _barrier()
             if out_of_time:
                 if bar is not None:

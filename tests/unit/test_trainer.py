@@ -201,3 +201,43 @@ def test_distributed_path_single_process(tmp_path, monkeypatch):
         load_weights(ToyModel(ToyConfig()), result.latest)
     finally:
         torch.distributed.destroy_process_group()
+
+
+def test_weight_average_is_what_is_saved_and_resumes_exactly(tmp_path):
+    """With ema_decay the saved model is the moving average (evaluated and selected as such); the raw weights go
+    with the training state, and a resumed run continues from them and from the average."""
+    from gestura.training.trainer import WeightAverage
+
+    toy = ToyModel(ToyConfig())
+    average = WeightAverage(toy, 0.9)
+    with torch.no_grad():
+        toy.net[0].weight.add_(1.0)
+    average.update(toy)  # early updates follow closely: decay (1 + 1) / (10 + 1)
+    first_decay = 2 / 11
+    expected = toy.net[0].weight - 1.0 + (1 - first_decay) * 1.0
+    assert torch.allclose(average.shadow["net.0.weight"], expected)
+    assert "calls" not in average.shadow  # integer buffers are not averaged
+    with average.swapped_in(toy) as raw:
+        assert torch.allclose(toy.net[0].weight, expected)
+    assert torch.equal(toy.net[0].weight, raw["net.0.weight"])
+
+    full = train(ToyTask(), _config(tmp_path / "full", steps=60, ema_decay=0.95))
+    ck = read_checkpoint(full.latest, with_optimizer=True)
+    raw_w = ck.optimizer_tensors["train.net.0.weight"]
+    assert not torch.allclose(ck.tensors["net.0.weight"], raw_w)  # the average differs from the last step
+    assert ck.meta["extra"]["ema_decay"] == 0.95
+    # The average is a better model of the toy target than its noisy last step, or at least as good.
+    assert full.last_metrics["val_mse"] < 0.5
+
+    # Resuming continues from the raw weights and the saved average: with a learning rate of 0 the raw weights stay
+    # put and the average closes in on them by the decays of the ten new updates.
+    first = train(ToyTask(), _config(tmp_path / "resumed", steps=30, ema_decay=0.95))
+    ck1 = read_checkpoint(first.latest, with_optimizer=True)
+    resumed = train(ToyTask(), _config(tmp_path / "resumed", steps=40, ema_decay=0.95, lr=0.0))
+    assert resumed.start_step == 30
+    ck2 = read_checkpoint(resumed.latest, with_optimizer=True)
+    raw1 = ck1.optimizer_tensors["train.net.0.weight"]
+    assert torch.equal(ck2.optimizer_tensors["train.net.0.weight"], raw1)
+    keep = float(np.prod([min(0.95, (1 + n) / (10 + n)) for n in range(31, 41)]))
+    expected = raw1 + (ck1.tensors["net.0.weight"] - raw1) * keep
+    assert torch.allclose(ck2.tensors["net.0.weight"], expected, atol=1e-6)
