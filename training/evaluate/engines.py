@@ -50,6 +50,11 @@ def builtin_variants(model_dir: str = "", ddpm_steps: int = 1000) -> dict[str, V
                 "without few-step shortcuts; slow, so on the documented subset only"),
         Variant("diffusion_nostyle", "diffusion, style ignored", "diffusion", {"strength": 0.0, **extra},
                 note="EngineOptions(strength=0.0): the prompt is ignored (no-style ablation)"),
+        Variant("diffusion_codes", "diffusion, per-part codes in one pass", "diffusion",
+                {"part_mixing": "codes", **extra},
+                note="EngineOptions(part_mixing='codes'): a per-part prompt as one conditional pass with each "
+                "part's own code, instead of a pass per style (ablation of the compositional guidance; the same "
+                "as the default for one-style prompts)"),
     )}
 
 
