@@ -420,10 +420,10 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
             load_weights(model, ckpt)
             raw = {k[len("train."):]: v for k, v in ckpt.optimizer_tensors.items() if k.startswith("train.")}
             if raw:  # model.safetensors holds the average: train on from the raw weights
-                resumed_average = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                resumed_average = {k: w.detach().clone() for k, w in model.state_dict().items()}
                 with torch.no_grad():
-                    for k, v in raw.items():
-                        model.state_dict()[k].copy_(v)
+                    for k, w in raw.items():
+                        model.state_dict()[k].copy_(w)
             load_optimizer(optimizer, ckpt)
             _restore_rng(ckpt.meta, ckpt.optimizer_tensors)
             start_step = ckpt.step
@@ -435,7 +435,7 @@ def train(task: Task, config: TrainConfig, resume: bool = True) -> TrainResult:
         average = WeightAverage(model, config.ema_decay) if config.ema_decay > 0 else None
         if average is not None and start_step:
             if resumed_average:
-                average.shadow = {k: v.to(device) for k, v in resumed_average.items() if k in average.shadow}
+                average.shadow = {k: w.to(device) for k, w in resumed_average.items() if k in average.shadow}
             average.updates = start_step
 
         ddp_model: torch.nn.Module = model
