@@ -62,11 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     devload.load_gestura()
     from gestura.inference.pipeline import EngineOptions, generate_motion
+    from gestura.inference.style_catalog import STYLE_CATALOG
     from gestura.training.corpus.report import motion_features
     from gestura.training.evaluate.data import load_clips, pick_spread, style_description
     from gestura.training.evaluate.engines import engine_seed
     from gestura.training.evaluate.quality import StyleClassifiers
 
+    names = [s.name for s in STYLE_CATALOG]
     t0 = time.perf_counter()
     feats, ids = train_features(args.corpus)
     classifiers = StyleClassifiers.fit(feats, ids)
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 got.append(motion_features(motion.rotations, motion.root))
             pred = classifiers.predict(got)
             result[pool] = float(np.mean(pred == want))
+            result[f"{pool}_confusions"] = sorted(
+                f"{names[w]}->{names[g]}" for w, g in zip(want.tolist(), pred.tolist(), strict=True) if w != g)
             if pool == "in_vocab":
                 result["wrist_speed_ratio"] = float(np.mean([g["wrist_speed"] for g in got])
                                                     / np.mean([g["wrist_speed"] for g in gt]))
