@@ -103,6 +103,30 @@ def test_style_reaches_only_through_the_parts_conditioning_and_null_style_ignore
         assert torch.allclose(run(model, x, s1, audio, dropped), run(model, x, s2, audio, dropped), atol=1e-6)
 
 
+def test_v_parameterisation_keeps_a_nearly_clean_input_and_checks_its_name() -> None:
+    """With prediction="v" the model's x0 is alpha x_t - sigma F: an untrained network (F = 0, the output layer
+    starts at zero) returns alpha x_t, so at low noise the input comes back nearly unchanged instead of through
+    every layer; at high noise the network's own output dominates."""
+    from gestura.inference.nets.sampling import Schedule
+
+    torch.manual_seed(0)
+    model = GestureDenoiser(DenoiserConfig(group=8, heads=2, layers=2, ff=32, prediction="v")).eval()
+    x = torch.randn(2, 10, 7, 32)
+    ah, th = model.encode_conditions(torch.zeros(2, 40, 68), torch.zeros(2, 10, 128))
+    style, zeros = torch.zeros(2, 7, 64), torch.zeros(2, 10, 7)
+    alpha, _ = Schedule(1000).alpha_sigma(torch.tensor([0, 999]))
+    with torch.no_grad():
+        out = model(x, torch.tensor([0, 999]), ah, th, style, torch.zeros_like(x), zeros)
+    assert torch.allclose(out[0], float(alpha[0]) * x[0], atol=1e-6) and float(alpha[0]) > 0.9999
+    assert float(out[1].abs().max()) < 0.01 * float(x[1].abs().max())
+    with torch.no_grad():  # a trained network's output enters with -sigma at the noise level of each sample
+        model.out_bias.fill_(1.0)
+        out = model(x, torch.tensor([0, 999]), ah, th, style, torch.zeros_like(x), zeros)
+    assert float((out[1] + 1.0).abs().max()) < 0.01
+    with pytest.raises(ValueError, match="prediction"):
+        DenoiserConfig.from_dict({"prediction": "eps"})
+
+
 def test_style_encoder_parts_are_independent() -> None:
     enc = StyleEncoder(StyleEncoderConfig(channels=16)).eval()
     z = torch.randn(2, 24, 7, 32)
