@@ -233,14 +233,30 @@ class DiffusionTask:
         if self._val_batches is None:
             rng = np.random.default_rng(1234)
             self._val_batches = [self.make_batch(self.val_data, self.val_text, rng) for _ in range(4)]
+        return self._fixed_batch_loss(model, self._val_batches)
+
+    @torch.no_grad()
+    def test(self, model: nn.Module) -> dict[str, float]:
+        """The same losses on fixed batches of the test split (tools/train.py --test)."""
+        c = self.config
+        data = latent_set(c.corpus, "test", c.ae_dir, c.tg_dir, c.cache_dir, max_clips=c.max_clips)
+        text = split_text_features(data, c.tg_dir, c.cache_dir, "test", c.workers)
+        saved, self._val_codes = self._val_codes, self._clip_window_codes(data, seed=2)
+        try:
+            rng = np.random.default_rng(4321)
+            return self._fixed_batch_loss(model, [self.make_batch(data, text, rng) for _ in range(8)])
+        finally:
+            self._val_codes = saved
+
+    def _fixed_batch_loss(self, model: nn.Module, batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
         totals: dict[str, float] = {}
-        for batch in self._val_batches:
+        for batch in batches:
             batch = {**batch, "drop_audio": torch.zeros_like(batch["drop_audio"]),
                      "drop_text": torch.zeros_like(batch["drop_text"]),
                      "drop_style": torch.zeros_like(batch["drop_style"])}
             _, stats = self.loss(model, batch)
             for k, v in stats.items():
-                totals[k] = totals.get(k, 0.0) + v / len(self._val_batches)
+                totals[k] = totals.get(k, 0.0) + v / len(batches)
         return totals
 
 
