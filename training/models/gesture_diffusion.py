@@ -10,7 +10,8 @@ content); with probability ``target_style_p`` the style is instead the style spa
 Per sample: a diffusion step uniform over the schedule, a known-frame mask (none; a prefix: continuation of the
 previous window; a few single frames: pinned poses; everything outside a range: range regeneration), and
 independent condition dropout for classifier-free guidance (audio, transcript, the whole style, and each
-part's style). Loss: MSE on the clean latents of the unknown frames plus a velocity term.
+part's style). Loss: MSE on the clean latents of the unknown frames plus a velocity term, measured on x0 or (for a
+v-parameterised model, ``loss_space="v"``) on the v-prediction.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class DiffusionTaskConfig:
     p_drop_part_style: float = 0.1
     p_known: float = 0.5  # share of samples with some known frames
     velocity_weight: float = 1.0
+    # The space the squared errors are measured in: "x0" (the clean latents, every noise level alike) or "v" (the
+    # v-prediction's, i.e. x0 errors / sigma: the standard loss of a v-parameterised model; an x0-weighted loss
+    # leaves its middle noise levels under-trained, and their errors are high-frequency: jitter).
+    loss_space: str = "x0"
     eval_clips: int = 48
     workers: int = 2
     model: dict[str, Any] = field(default_factory=dict)
@@ -218,12 +223,17 @@ class DiffusionTask:
         mask = batch["known_mask"][..., None].expand(-1, -1, 7)
         pred = model(xt, batch["steps"], audio_h, text_h, batch["style"], x0, mask,
                      drop_audio=batch["drop_audio"], drop_text=batch["drop_text"], drop_style=batch["drop_style"])
+        err = pred - x0
+        if self.config.loss_space == "v":  # x0 - x0_hat = sigma (F - v): the v-prediction's error
+            _, sigma = self.schedule.alpha_sigma(batch["steps"])
+            err = err / sigma.to(err.dtype).reshape(-1, 1, 1, 1)
+        elif self.config.loss_space != "x0":
+            raise ValueError(f"loss_space must be 'x0' or 'v', not {self.config.loss_space!r}")
         free = (1 - mask)[..., None]  # loss on the frames the model has to make
         denom = free.sum().clamp_min(1.0) * x0.shape[-1]
-        rec = ((pred - x0) ** 2 * free).sum() / denom
+        rec = (err**2 * free).sum() / denom
         vel_free = free[:, 1:] * free[:, :-1]
-        vel = (((pred[:, 1:] - pred[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2 * vel_free).sum() / (
-            vel_free.sum().clamp_min(1.0) * x0.shape[-1])
+        vel = ((err[:, 1:] - err[:, :-1]) ** 2 * vel_free).sum() / (vel_free.sum().clamp_min(1.0) * x0.shape[-1])
         loss = rec + self.config.velocity_weight * vel
         return loss, {"loss": float(loss), "rec": float(rec), "vel": float(vel)}
 

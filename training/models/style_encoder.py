@@ -106,7 +106,7 @@ class StyleEncoderTask:
         logits = unwrap(model).logits(codes)  # type: ignore[operator]
         loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten())
         acc = (logits.argmax(-1) == batch["labels"]).float().mean()
-        return loss, {"loss": float(loss), "acc": float(acc)}
+        return loss, {"loss": float(loss.detach()), "acc": float(acc)}
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         assert isinstance(model, StyleEncoder)
