@@ -2,12 +2,13 @@
 validation split: the figures that choose a model's default strength without looking at the test split.
 
     .venv/bin/python tools/tune_guidance.py --corpus /tmp/corpus20 --model-dir models/starter \
-        --strengths 1 2 3 4 [--clips 100] [--steps 8]
+        --strengths 1 2 3 4 [--smoothings 0 0.7] [--clips 100] [--steps 8]
 
 The style classifier is the evaluation's (training/evaluate/quality.py: logistic regression on 16 motion
 statistics of the train split's pure clips; its features are cached in .cache/). Each pure validation clip is
 generated from its recorded description (in-vocabulary) and from a held-out description of the same style,
-with the same seed; the table gives style accuracy and wrist speed against ground truth per strength.
+with the same seed; the table gives style accuracy, wrist speed and wrist jerk against ground truth for each
+strength and output smoothing (the Gaussian low-pass on the decoded motion, in frames).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", type=Path, required=True)
     p.add_argument("--model-dir", default="", help="model folder (default: the shipped starter model)")
     p.add_argument("--strengths", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0])
+    p.add_argument("--smoothings", type=float, nargs="+", default=[-1.0],
+                   help="output smoothing in frames (-1: the model's default)")
     p.add_argument("--clips", type=int, default=100, help="pure validation clips, spread over the styles")
     p.add_argument("--steps", type=int, default=0, help="sampler steps (0: the model's default)")
     p.add_argument("--split", default="val")
@@ -79,16 +82,17 @@ def main(argv: list[str] | None = None) -> int:
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     want = np.array([c.style_id for c in clips])
     rows = []
-    for strength in args.strengths:
+    for strength, smoothing in [(a, b) for a in args.strengths for b in args.smoothings]:
         t = time.perf_counter()
-        result: dict[str, object] = {"strength": strength}
+        result: dict[str, object] = {"strength": strength, "smoothing": smoothing}
         for pool in ("in_vocab", "held_out"):
             got = []
             for c in clips:
                 rng = np.random.default_rng([c.seed, 3])
                 prompt = c.description if (pool == "held_out") == c.held_out else \
                     style_description(c.style_id, pool == "held_out", rng)
-                opts = EngineOptions(strength=strength, steps=args.steps, model_dir=args.model_dir)
+                opts = EngineOptions(strength=strength, steps=args.steps, model_dir=args.model_dir,
+                                     smoothing=smoothing)
                 motion, _ = generate_motion(c.audio_obj(), c.word_objs(), prompt, engine="diffusion",
                                             seed=engine_seed(c, 0), options=opts)
                 got.append(motion_features(motion.rotations, motion.root))
@@ -97,14 +101,17 @@ def main(argv: list[str] | None = None) -> int:
             result[f"{pool}_confusions"] = sorted(
                 f"{names[w]}->{names[g]}" for w, g in zip(want.tolist(), pred.tolist(), strict=True) if w != g)
             if pool == "in_vocab":
-                result["wrist_speed_ratio"] = float(np.mean([g["wrist_speed"] for g in got])
-                                                    / np.mean([g["wrist_speed"] for g in gt]))
+                for key in ("wrist_speed", "jerk"):
+                    result[f"{key}_ratio"] = float(np.mean([g[key] for g in got]) / np.mean([g[key] for g in gt]))
         result["seconds"] = round(time.perf_counter() - t, 1)
         rows.append(result)
         print(json.dumps(result), flush=True)
-    print("\n| strength | in-vocabulary | held-out | wrist speed / GT |\n|---|---|---|---|")
+    print("\n| strength | smoothing | in-vocabulary | held-out | wrist speed / GT | jerk / GT |\n"
+          "|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['strength']:g} | {r['in_vocab']:.1%} | {r['held_out']:.1%} | {r['wrist_speed_ratio']:.2f} |")
+        smooth = "default" if r["smoothing"] < 0 else f"{r['smoothing']:g}"
+        print(f"| {r['strength']:g} | {smooth} | {r['in_vocab']:.1%} | {r['held_out']:.1%} "
+              f"| {r['wrist_speed_ratio']:.2f} | {r['jerk_ratio']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps({"model_dir": args.model_dir or "models/starter", "split": args.split,
                                          "clips": len(clips), "ground_truth": gt_acc, "rows": rows}, indent=1))
