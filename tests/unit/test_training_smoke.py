@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,3 +80,43 @@ def test_denoiser_trains_in_v_space_and_its_folder_generates(smoke_corpus, style
                                      options=EngineOptions(model_dir=str(folder)))
     assert motion.num_frames == int(np.ceil(audio.duration * 30 - 1e-9)) and np.isfinite(motion.rotations).all()
     assert "keyword" in why  # a folder without a text adapter reads prompts by the catalogue's keywords
+
+
+def test_fine_tune_starts_from_given_weights_and_pulls_generated_style(smoke_corpus, style_dir, tmp_path) -> None:
+    """init_from loads a trained denoiser exactly; the style-consistency term is the frozen style encoder's
+    cross-entropy on the predicted window, larger for wrong style labels, and a fine-tune lowers it."""
+    from safetensors.torch import load_file
+
+    from gestura.training.models.gesture_diffusion import make_task
+    from gestura.training.trainer import TrainConfig, train
+
+    args: dict[str, Any] = {
+        "corpus": str(smoke_corpus), "style_dir": str(style_dir), "cache_dir": str(ROOT / ".cache" / "latents"),
+        "window": 16, "batch_size": 8, "workers": 1,
+        "model": {"group": 8, "heads": 2, "layers": 1, "ff": 32, "lookback": 16}}
+    base = train(make_task(**args), TrainConfig(out_dir=str(tmp_path / "base"), steps=20, lr=2e-3, warmup=5,
+                                                eval_every=20, ckpt_every=20, device="cpu", threads=1,
+                                                progress=False, plot=False))
+    task = make_task(**args, init_from=str(base.best), style_loss_weight=1.0)
+    model = task.build_model().eval()
+    saved = load_file(str(base.best / "model.safetensors"))
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+    batch = task.make_batch(task.val_data, task.val_text, np.random.default_rng(0))
+    batch["drop_style"].zero_()
+    with torch.no_grad():
+        _, right = task.loss(model, batch)
+        wrong_ids = (batch["part_style_ids"] + 7) % 25
+        _, wrong = task.loss(model, {**batch, "part_style_ids": wrong_ids})
+    assert right["style"] < wrong["style"]
+    assert right["loss"] == pytest.approx(right["rec"] + right["vel"] + right["style"], rel=1e-5)
+
+    probe = task.make_batch(task.train_data, task.train_text, np.random.default_rng(1))
+    probe["drop_style"].zero_()
+    tuned = train(task, TrainConfig(out_dir=str(tmp_path / "tuned"), steps=40, lr=2e-3, warmup=2, eval_every=40,
+                                    ckpt_every=40, device="cpu", threads=1, progress=False, plot=False))
+    with torch.no_grad():
+        _, before = task.loss(model, probe)
+        model.load_state_dict(load_file(str(tuned.best / "model.safetensors")))
+        _, after = task.loss(model, probe)
+    assert after["style"] < before["style"]

@@ -32,6 +32,7 @@ from torch import nn
 from ...inference.nets.gesture_diffusion import DenoiserConfig, GestureDenoiser
 from ...inference.nets.sampling import Schedule
 from ...inference.nets.style_encoder import StyleEncoder
+from ...inference.skeleton import BODY_PARTS
 from ..checkpoint import unwrap
 from ..data.latent_set import LatentSet, latent_set, latent_windows
 
@@ -59,6 +60,17 @@ class DiffusionTaskConfig:
     # v-prediction's, i.e. x0 errors / sigma: the standard loss of a v-parameterised model; an x0-weighted loss
     # leaves its middle noise levels under-trained, and their errors are high-frequency: jitter).
     loss_space: str = "x0"
+    # Style consistency: the frozen motion style encoder, applied to the predicted clean latents, should name each
+    # conditioned part's style (its cosine-classifier cross-entropy). The reconstruction loss alone lets the
+    # denoiser average out style-specific dynamics (stroke rate, holds, sway) where it has to invent motion, at
+    # high noise; near-clean inputs already carry their style. style_loss_alpha_power weights each sample by
+    # alpha^k (0: every noise level alike). 0 turns it off.
+    style_loss_weight: float = 0.0
+    style_loss_alpha_power: float = 0.0
+    style_loss_parts: tuple[str, ...] = ("head", "torso", "left_arm", "right_arm", "left_hand", "right_hand")
+    # Start from these denoiser weights (a checkpoint folder: its model.safetensors) instead of at random:
+    # fine-tuning a trained model with another loss.
+    init_from: str = ""
     eval_clips: int = 48
     workers: int = 2
     model: dict[str, Any] = field(default_factory=dict)
@@ -144,7 +156,7 @@ class DiffusionTask:
         self.val_text = split_text_features(self.val_data, c.tg_dir, c.cache_dir, "val", c.workers)
         style = load_module(c.style_dir, "StyleEncoder")
         assert isinstance(style, StyleEncoder)
-        self.style_encoder = style
+        self.style_encoder = style.eval().requires_grad_(False)
         self.style_targets = load_style_space(c.style_dir)
         self.schedule = Schedule(DenoiserConfig(**c.model).diffusion_steps)
         self._train_codes = self._clip_window_codes(self.train_data)
@@ -161,6 +173,11 @@ class DiffusionTask:
         a = torch.from_numpy(self.train_data.audio[np.sort(idx)].astype(np.float32))
         model.audio_mean.copy_(a.mean(0))
         model.audio_std.copy_(a.std(0).clamp_min(1e-2))
+        if self.config.init_from:
+            from safetensors.torch import load_file
+
+            state = load_file(str(Path(self.config.init_from) / "model.safetensors"))
+            model.load_state_dict(state)  # strict: another architecture is an error, not a partial load
         return model
 
     @torch.no_grad()
@@ -208,6 +225,7 @@ class DiffusionTask:
             "drop_audio": torch.from_numpy((rng.random(b) < c.p_drop_audio).astype(np.float32)),
             "drop_text": torch.from_numpy((rng.random(b) < c.p_drop_text).astype(np.float32)),
             "drop_style": torch.from_numpy(drop_style.astype(np.float32)),
+            "part_style_ids": torch.from_numpy(data.part_style_ids[clips].astype(np.int64)),
         }
 
     def train_batches(self, rng: np.random.Generator) -> Iterator[dict[str, torch.Tensor]]:
@@ -235,7 +253,25 @@ class DiffusionTask:
         vel_free = free[:, 1:] * free[:, :-1]
         vel = ((err[:, 1:] - err[:, :-1]) ** 2 * vel_free).sum() / (vel_free.sum().clamp_min(1.0) * x0.shape[-1])
         loss = rec + self.config.velocity_weight * vel
-        return loss, {"loss": float(loss), "rec": float(rec), "vel": float(vel)}
+        stats = {"loss": float(loss.detach()), "rec": float(rec.detach()), "vel": float(vel.detach())}
+        if self.config.style_loss_weight > 0:
+            style = self.style_consistency(inner, pred, x0, mask, batch)
+            loss = loss + self.config.style_loss_weight * style
+            stats.update(loss=float(loss.detach()), style=float(style.detach()))
+        return loss, stats
+
+    def style_consistency(self, inner: GestureDenoiser, pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor,
+                          batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of the frozen style encoder on the predicted window (known frames as given) against the
+        conditioned parts' styles, weighted by alpha^k of each sample's noise level."""
+        whole = mask[..., None] * x0 + (1 - mask[..., None]) * pred
+        logits = self.style_encoder.logits(self.style_encoder(inner.denormalize(whole)))  # (B, P, S)
+        ce = F.cross_entropy(logits.flatten(0, 1), batch["part_style_ids"].flatten(), reduction="none")
+        keep = torch.tensor([p in self.config.style_loss_parts for p in BODY_PARTS], dtype=ce.dtype)
+        weight = (1 - batch["drop_style"]) * keep[None]  # (B, P): parts conditioned on their style
+        alpha, _ = self.schedule.alpha_sigma(batch["steps"])
+        weight = weight * (alpha.to(ce.dtype) ** self.config.style_loss_alpha_power)[:, None]
+        return (ce.view_as(weight) * weight).sum() / weight.sum().clamp_min(1.0)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
