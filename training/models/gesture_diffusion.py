@@ -67,6 +67,13 @@ class DiffusionTaskConfig:
     # alpha^k (0: every noise level alike). 0 turns it off.
     style_loss_weight: float = 0.0
     style_loss_alpha_power: float = 0.0
+    # The style term's gradient reaches the prediction through a moving average over this many latent frames
+    # (the encoder still sees the exact prediction): the term can only be lowered by motion-scale changes, not by
+    # latent jitter that fools the encoder (a fine-tune without it doubled the wrist jerk). 1 turns it off.
+    style_grad_lowpass: int = 3
+    # Weight of the squared second difference of the x0 error (frames the model makes): penalises jitter that
+    # the reference motion does not have. 0 turns it off.
+    accel_weight: float = 0.0
     style_loss_parts: tuple[str, ...] = ("head", "torso", "left_arm", "right_arm", "left_hand", "right_hand")
     # Start from these denoiser weights (a checkpoint folder: its model.safetensors) instead of at random:
     # fine-tuning a trained model with another loss.
@@ -254,6 +261,12 @@ class DiffusionTask:
         vel = ((err[:, 1:] - err[:, :-1]) ** 2 * vel_free).sum() / (vel_free.sum().clamp_min(1.0) * x0.shape[-1])
         loss = rec + self.config.velocity_weight * vel
         stats = {"loss": float(loss.detach()), "rec": float(rec.detach()), "vel": float(vel.detach())}
+        if self.config.accel_weight > 0:
+            acc_free = free[:, 2:] * free[:, 1:-1] * free[:, :-2]
+            acc_err = err[:, 2:] - 2 * err[:, 1:-1] + err[:, :-2]
+            accel = (acc_err**2 * acc_free).sum() / (acc_free.sum().clamp_min(1.0) * x0.shape[-1])
+            loss = loss + self.config.accel_weight * accel
+            stats.update(loss=float(loss.detach()), accel=float(accel.detach()))
         if self.config.style_loss_weight > 0:
             style = self.style_consistency(inner, pred, x0, mask, batch)
             loss = loss + self.config.style_loss_weight * style
@@ -265,6 +278,13 @@ class DiffusionTask:
         """Cross-entropy of the frozen style encoder on the predicted window (known frames as given) against the
         conditioned parts' styles, weighted by alpha^k of each sample's noise level."""
         whole = mask[..., None] * x0 + (1 - mask[..., None]) * pred
+        k = self.config.style_grad_lowpass
+        if k > 1:  # value of `whole`, gradient of its moving average
+            b, t, p, d = whole.shape
+            seq = whole.permute(0, 2, 3, 1).reshape(b, p * d, t)
+            smooth = F.avg_pool1d(F.pad(seq, (k // 2, (k - 1) // 2), mode="replicate"), k, stride=1)
+            smooth = smooth.reshape(b, p, d, t).permute(0, 3, 1, 2)
+            whole = smooth + (whole - smooth).detach()
         logits = self.style_encoder.logits(self.style_encoder(inner.denormalize(whole)))  # (B, P, S)
         ce = F.cross_entropy(logits.flatten(0, 1), batch["part_style_ids"].flatten(), reduction="none")
         keep = torch.tensor([p in self.config.style_loss_parts for p in BODY_PARTS], dtype=ce.dtype)
