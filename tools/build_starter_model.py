@@ -77,12 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         run_train("training/configs/gesture_diffusion.json", args.corpus, diff_run, [*extra, "--set", *settings])
     times["diffusion_s"] = time.perf_counter() - t
 
-    t = time.perf_counter()
     tune_run = args.runs / "gesture_diffusion_style"
-    if args.style_tune and not args.skip_style_tune:
-        settings = [f"task_args.style_dir={style_best}", f"task_args.init_from={diff_run / 'checkpoints' / 'best'}"]
-        run_train("training/configs/gesture_diffusion_style.json", args.corpus, tune_run, ["--set", *settings])
-    times["style_tune_s"] = time.perf_counter() - t
+    if args.style_tune:
+        t = time.perf_counter()
+        if not args.skip_style_tune:
+            settings = [f"task_args.style_dir={style_best}", f"task_args.init_from={diff_run / 'checkpoints' / 'best'}"]
+            run_train("training/configs/gesture_diffusion_style.json", args.corpus, tune_run, ["--set", *settings])
+        times["style_tune_s"] = time.perf_counter() - t
 
     weights = ROOT / "training" / "weights"
     test_metrics = {}

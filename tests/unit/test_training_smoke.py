@@ -111,32 +111,6 @@ def test_fine_tune_starts_from_given_weights_and_pulls_generated_style(smoke_cor
     assert right["style"] < wrong["style"]
     assert right["loss"] == pytest.approx(right["rec"] + right["vel"] + right["style"], rel=1e-5)
 
-    # The style term's gradient reaches the prediction low-passed (so jitter cannot lower it), its value is
-    # the encoder's on the exact prediction.
-    x0 = model.normalize(batch["latents"])
-    mask = batch["known_mask"][..., None].expand(-1, -1, 7) * 0
-    grads, values = [], []
-    noisy = x0 + 0.3 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
-    for k in (1, 3):
-        task.config.style_grad_lowpass = k
-        pred = noisy.clone().requires_grad_(True)
-        value = task.style_consistency(model, pred, x0, mask, batch)
-        (grad,) = torch.autograd.grad(value, pred)
-        grads.append(grad)
-        values.append(float(value))
-    assert values[0] == pytest.approx(values[1], rel=1e-5)
-    task.config.style_grad_lowpass = 1
-
-    def roughness(g: torch.Tensor) -> float:
-        return float(((g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2]) ** 2).sum() / (g**2).sum())
-
-    assert roughness(grads[1]) < 0.5 * roughness(grads[0])
-    jerky = make_task(**args, init_from=str(base.best), accel_weight=1.0, style_loss_weight=1.0)
-    with torch.no_grad():
-        _, terms = jerky.loss(model, batch)
-    assert terms["accel"] > 0
-    assert terms["loss"] == pytest.approx(terms["rec"] + terms["vel"] + terms["accel"] + terms["style"], rel=1e-5)
-
     probe = task.make_batch(task.train_data, task.train_text, np.random.default_rng(1))
     probe["drop_style"].zero_()
     tuned = train(task, TrainConfig(out_dir=str(tmp_path / "tuned"), steps=40, lr=2e-3, warmup=2, eval_every=40,

@@ -60,21 +60,11 @@ class DiffusionTaskConfig:
     # v-prediction's, i.e. x0 errors / sigma: the standard loss of a v-parameterised model; an x0-weighted loss
     # leaves its middle noise levels under-trained, and their errors are high-frequency: jitter).
     loss_space: str = "x0"
-    # Style consistency: the frozen motion style encoder, applied to the predicted clean latents, should name each
-    # conditioned part's style (its cosine-classifier cross-entropy). The reconstruction loss alone lets the
-    # denoiser average out style-specific dynamics (stroke rate, holds, sway) where it has to invent motion, at
-    # high noise; near-clean inputs already carry their style. style_loss_alpha_power weights each sample by
-    # alpha^k (0: every noise level alike). 0 turns it off.
+    # Style consistency (a fine-tune, docs/DIFFUSION.md): the frozen motion style encoder, applied to the
+    # predicted clean latents, should name each conditioned part's style (its cosine-classifier cross-entropy,
+    # every noise level alike). The reconstruction loss alone lets the denoiser average out style-specific dynamics
+    # (stroke rate, holds, sway) where it has to invent motion, at high noise. 0 turns it off.
     style_loss_weight: float = 0.0
-    style_loss_alpha_power: float = 0.0
-    # Optionally the style term's gradient reaches the prediction through a moving average over this many latent
-    # frames (the encoder still sees the exact prediction), so that latent jitter cannot lower it. Measured on the
-    # validation split it does harm: 3 frames (0.4 s) also filters the strokes, and style accuracy fell to 57 %
-    # (without it 84 %, base model 70 %). 1 = off, the default.
-    style_grad_lowpass: int = 1
-    # Weight of the squared second difference of the x0 error (frames the model makes): penalises jitter the
-    # reference motion does not have. At 1.0 it made the motion sluggish (wrist speed 0.91x, style 53 %). 0 = off.
-    accel_weight: float = 0.0
     style_loss_parts: tuple[str, ...] = ("head", "torso", "left_arm", "right_arm", "left_hand", "right_hand")
     # Start from these denoiser weights (a checkpoint folder: its model.safetensors) instead of at random:
     # fine-tuning a trained model with another loss.
@@ -158,6 +148,8 @@ class DiffusionTask:
         from ...inference.nets.loading import load_module
 
         self.config = c = config
+        if c.loss_space not in ("x0", "v"):
+            raise ValueError(f"loss_space must be 'x0' or 'v', not {c.loss_space!r}")
         self.train_data = latent_set(c.corpus, "train", c.ae_dir, c.tg_dir, c.cache_dir, max_clips=c.max_clips)
         self.val_data = latent_set(c.corpus, "val", c.ae_dir, c.tg_dir, c.cache_dir, max_clips=c.max_clips)
         self.train_text = split_text_features(self.train_data, c.tg_dir, c.cache_dir, "train", c.workers)
@@ -253,45 +245,29 @@ class DiffusionTask:
         if self.config.loss_space == "v":  # x0 - x0_hat = sigma (F - v): the v-prediction's error
             _, sigma = self.schedule.alpha_sigma(batch["steps"])
             err = err / sigma.to(err.dtype).reshape(-1, 1, 1, 1)
-        elif self.config.loss_space != "x0":
-            raise ValueError(f"loss_space must be 'x0' or 'v', not {self.config.loss_space!r}")
         free = (1 - mask)[..., None]  # loss on the frames the model has to make
         denom = free.sum().clamp_min(1.0) * x0.shape[-1]
         rec = (err**2 * free).sum() / denom
         vel_free = free[:, 1:] * free[:, :-1]
         vel = ((err[:, 1:] - err[:, :-1]) ** 2 * vel_free).sum() / (vel_free.sum().clamp_min(1.0) * x0.shape[-1])
         loss = rec + self.config.velocity_weight * vel
-        stats = {"loss": float(loss.detach()), "rec": float(rec.detach()), "vel": float(vel.detach())}
-        if self.config.accel_weight > 0:
-            acc_free = free[:, 2:] * free[:, 1:-1] * free[:, :-2]
-            acc_err = err[:, 2:] - 2 * err[:, 1:-1] + err[:, :-2]
-            accel = (acc_err**2 * acc_free).sum() / (acc_free.sum().clamp_min(1.0) * x0.shape[-1])
-            loss = loss + self.config.accel_weight * accel
-            stats.update(loss=float(loss.detach()), accel=float(accel.detach()))
+        stats = {"rec": float(rec.detach()), "vel": float(vel.detach())}
         if self.config.style_loss_weight > 0:
             style = self.style_consistency(inner, pred, x0, mask, batch)
             loss = loss + self.config.style_loss_weight * style
-            stats.update(loss=float(loss.detach()), style=float(style.detach()))
+            stats["style"] = float(style.detach())
+        stats = {"loss": float(loss.detach()), **stats}
         return loss, stats
 
     def style_consistency(self, inner: GestureDenoiser, pred: torch.Tensor, x0: torch.Tensor, mask: torch.Tensor,
                           batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Cross-entropy of the frozen style encoder on the predicted window (known frames as given) against the
-        conditioned parts' styles, weighted by alpha^k of each sample's noise level."""
+        styles of the parts conditioned on one."""
         whole = mask[..., None] * x0 + (1 - mask[..., None]) * pred
-        k = self.config.style_grad_lowpass
-        if k > 1:  # value of `whole`, gradient of its moving average
-            b, t, p, d = whole.shape
-            seq = whole.permute(0, 2, 3, 1).reshape(b, p * d, t)
-            smooth = F.avg_pool1d(F.pad(seq, (k // 2, (k - 1) // 2), mode="replicate"), k, stride=1)
-            smooth = smooth.reshape(b, p, d, t).permute(0, 3, 1, 2)
-            whole = smooth + (whole - smooth).detach()
         logits = self.style_encoder.logits(self.style_encoder(inner.denormalize(whole)))  # (B, P, S)
         ce = F.cross_entropy(logits.flatten(0, 1), batch["part_style_ids"].flatten(), reduction="none")
         keep = torch.tensor([p in self.config.style_loss_parts for p in BODY_PARTS], dtype=ce.dtype)
-        weight = (1 - batch["drop_style"]) * keep[None]  # (B, P): parts conditioned on their style
-        alpha, _ = self.schedule.alpha_sigma(batch["steps"])
-        weight = weight * (alpha.to(ce.dtype) ** self.config.style_loss_alpha_power)[:, None]
+        weight = (1 - batch["drop_style"]) * keep[None]  # (B, P)
         return (ce.view_as(weight) * weight).sum() / weight.sum().clamp_min(1.0)
 
     @torch.no_grad()
