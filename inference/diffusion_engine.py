@@ -346,6 +346,10 @@ class SamplingPlan:
     # on the whole body; each part takes its prediction from its own style's pass) or "codes" (one conditional
     # pass with each part's own code). The same for a single style.
     part_mixing: str = "compose"
+    # Style guidance at sampling time: how far each step's clean prediction moves along the motion style
+    # encoder's gradient towards each prompted part's style code (normalised latent units, scaled by the noise
+    # level; 0 = off). Classifier-free guidance alone leaves style-specific dynamics averaged out.
+    style_guidance: float = 0.0
 
 
 PART_MIXING = ("compose", "codes")
@@ -375,6 +379,15 @@ def _guidance(options: Any, mask: np.ndarray) -> np.ndarray:
     if np.any(w < 0) or np.any(~np.isfinite(w)):
         raise InputError("Style strength must be a finite number of 0 or more")
     return np.where(mask, w, 0.0)
+
+
+def _style_guidance(options: Any, model: DiffusionModel) -> float:
+    value = float(getattr(options, "style_guidance", -1.0))
+    if value < 0:
+        value = float(model.defaults.get("style_guidance", 0.0))
+    if not np.isfinite(value) or value < 0:
+        raise InputError("Style guidance must be a finite number of 0 or more")
+    return value
 
 
 def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: np.ndarray, style: StyleCondition,
@@ -412,6 +425,14 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
     drop_t = torch.stack(drops).to(dev, dtype).repeat_interleave(n, dim=0)
     pick = torch.as_tensor(np.maximum(part_pass, 0), device=dev)  # each part's conditional pass
     part_idx = torch.arange(p, device=dev)
+
+    # Style guidance: each prompted part's target code (its pass's code there) and which parts are guided.
+    guided = torch.as_tensor(np.asarray(style.part_style) >= 0, device=dev) & (weights > 0)
+    targets = torch.stack([torch.as_tensor(pass_codes[max(int(k), 0), j]) if len(pass_codes) else
+                           torch.zeros(style.style_codes.shape[-1]) for j, k in enumerate(part_pass)]).to(dev)
+
+    def sigma_of(steps: torch.Tensor) -> float:
+        return float(schedule.alpha_sigma(steps[:1].cpu())[1][0])
 
     audio_t = torch.as_tensor(audio_feats, dtype=dtype, device=dev)[None]
     text_t = torch.as_tensor(text_feats, dtype=dtype, device=dev)[None]
@@ -463,6 +484,8 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
                 x0 = x0[pick, :, :, part_idx].permute(1, 2, 0, 3)
             else:
                 x0 = x0[0]
+            if plan.style_guidance > 0 and need_cond:  # a step scaled by the noise level: free early, none at the end
+                x0 = steer_to_style(model, x0, targets, guided, plan.style_guidance * sigma_of(steps))
             return torch.where(mask[..., None] > 0, known, x0)
 
         noise = torch.cat([torch.randn((1, t, p, d), generator=g, dtype=torch.float32) for g in gens]).to(dev, dtype)
@@ -480,6 +503,37 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
         out[:, a:e] = torch.where(mask[..., None] > 0, known, x.to(dtype))
         given[:, a:e] = 1
     return den.denormalize(out.float())
+
+
+# The share of the style-guidance gradient kept outside its per-channel affine part (below).
+STYLE_GUIDANCE_FREE_SHARE = 0.3
+
+
+def steer_to_style(model: DiffusionModel, x0: Any, targets: Any, guided: Any, step: float) -> Any:
+    """Move a normalised clean prediction x0 (n, T, P, D) one step along the gradient that brings the motion style
+    encoder's code of each guided part towards its target code (P, dim).
+
+    The gradient is split into its per-channel affine part (a change of each latent channel's mean and scale over
+    the window, the statistics AdaIN transfers) and the rest, of which only STYLE_GUIDANCE_FREE_SHARE is kept: the
+    rest is frame-to-frame detail, and taken whole it adds energy and jerk sooner than style (validation split,
+    docs/DIFFUSION.md). The step is normalised per take and part to a root-mean-square of ``step`` in normalised
+    latent units, so it reads the same for any window length."""
+    import torch
+
+    den, enc = model.denoiser, model.style_encoder
+    with torch.inference_mode(False), torch.enable_grad():
+        x = x0.detach().float().clone().requires_grad_(True)
+        codes = enc(den.denormalize(x))  # (n, P, dim), unit vectors
+        # Tensors made under inference mode (the caller's) are cloned before they enter the graph.
+        sim = (codes * targets[None].float().clone()).sum(-1)  # cosine similarity per take and part
+        (grad,) = torch.autograd.grad((sim * guided.float().clone()).sum(), x)
+    centred = x0.float() - x0.float().mean(dim=1, keepdim=True)
+    scale = (grad * centred).sum(dim=1, keepdim=True) / centred.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-6)
+    affine = centred * scale + grad.mean(dim=1, keepdim=True)  # projection onto {a x0 + b} per channel
+    direction = affine + STYLE_GUIDANCE_FREE_SHARE * (grad - affine)
+    rms = direction.pow(2).mean(dim=(1, 3), keepdim=True).sqrt().clamp_min(1e-8)  # per take and part
+    move = step * direction / rms * guided[None, None, :, None]
+    return (x0.float() + move).to(x0.dtype)
 
 
 def generate_diffusion(
@@ -561,7 +615,8 @@ def generate_diffusion_takes(
                             window=int(model.defaults.get("window", 128)),
                             overlap=int(model.defaults.get("overlap", 16)),
                             part_mixing=str(getattr(options, "part_mixing", "")
-                                            or model.defaults.get("part_mixing", "compose")))
+                                            or model.defaults.get("part_mixing", "compose")),
+                            style_guidance=_style_guidance(options, model))
 
         known_z = known_lat = None
         if known is not None:
@@ -599,7 +654,7 @@ def generate_diffusion_takes(
     for k, (quats, root) in enumerate(takes):
         meta = {"engine": "diffusion", "steps": plan.steps, "sampler": plan.sampler, "seed": int(seeds[k]),
                 "part_mixing": plan.part_mixing,
-                "smoothing": smoothing,
+                "smoothing": smoothing, "style_guidance": plan.style_guidance,
                 "guidance": [float(v) for v in plan.weights], "style_explanation": explanation,
                 "model": str(model.folder), "device": str(model.device), "timings": dict(timings)}
         motions.append(CanonicalMotion(quats, root, 30.0, meta=meta))

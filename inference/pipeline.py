@@ -36,6 +36,8 @@ class EngineOptions:
     steps: int = 0  # sampler steps; 0 = the model's default
     sampler: str = "dpm"  # "dpm" (DPM-Solver++ 2M), "ddim" or "ddpm" (ancestral, for baselines)
     smoothing: float = -1.0  # Gaussian low-pass on the decoded motion (frames); -1 = the model's default
+    # Sampling-time style guidance (steps along the motion style encoder's gradient); -1 = the model's default.
+    style_guidance: float = -1.0
     model_dir: str = ""  # a model folder; "" = the shipped starter model
     device: str = "auto"  # auto | cpu | cuda | mps
     style_motion_path: str = ""  # an example motion (BVH) whose style to follow instead of the prompt

@@ -47,6 +47,13 @@ def train_features(corpus: Path) -> tuple[list[dict[str, float]], list[int]]:
     return feats, ids
 
 
+def style_ratio(got: list[dict[str, float]], gt: list[dict[str, float]], want: np.ndarray, key: str, style: int
+                ) -> float:
+    """Mean of one motion statistic over the generated clips of a style / over their ground truth."""
+    mine = np.mean([g[key] for g, w in zip(got, want, strict=True) if w == style])
+    return round(float(mine / np.mean([g[key] for g, w in zip(gt, want, strict=True) if w == style])), 3)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--corpus", type=Path, required=True)
@@ -54,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strengths", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0])
     p.add_argument("--smoothings", type=float, nargs="+", default=[-1.0],
                    help="output smoothing in frames (-1: the model's default)")
+    p.add_argument("--style-guidances", type=float, nargs="+", default=[-1.0],
+                   help="sampling-time style guidance steps (-1: the model's default)")
     p.add_argument("--clips", type=int, default=100, help="pure validation clips, spread over the styles")
     p.add_argument("--steps", type=int, default=0, help="sampler steps (0: the model's default)")
     p.add_argument("--split", default="val")
@@ -70,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     from gestura.training.evaluate.data import load_clips, pick_spread, style_description
     from gestura.training.evaluate.engines import engine_seed
     from gestura.training.evaluate.quality import StyleClassifiers
+    from gestura.training.metrics import FGDExtractor, fgd_from_embeddings
 
     names = [s.name for s in STYLE_CATALOG]
     t0 = time.perf_counter()
@@ -81,21 +91,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(clips)} pure {args.split} clips, classifier on ground truth {gt_acc:.1%} "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     want = np.array([c.style_id for c in clips])
+    extractor = FGDExtractor.load()
+    gt_emb = extractor.embed([(c.rotations, c.root) for c in clips])
     rows = []
-    for strength, smoothing in [(a, b) for a in args.strengths for b in args.smoothings]:
+    grid = [(a, b, c) for a in args.strengths for b in args.smoothings for c in args.style_guidances]
+    for strength, smoothing, steer in grid:
         t = time.perf_counter()
-        result: dict[str, object] = {"strength": strength, "smoothing": smoothing}
+        result: dict[str, object] = {"strength": strength, "smoothing": smoothing, "style_guidance": steer}
         for pool in ("in_vocab", "held_out"):
-            got = []
+            got, made = [], []
             for c in clips:
                 rng = np.random.default_rng([c.seed, 3])
                 prompt = c.description if (pool == "held_out") == c.held_out else \
                     style_description(c.style_id, pool == "held_out", rng)
                 opts = EngineOptions(strength=strength, steps=args.steps, model_dir=args.model_dir,
-                                     smoothing=smoothing)
+                                     smoothing=smoothing, style_guidance=steer)
                 motion, _ = generate_motion(c.audio_obj(), c.word_objs(), prompt, engine="diffusion",
                                             seed=engine_seed(c, 0), options=opts)
                 got.append(motion_features(motion.rotations, motion.root))
+                if pool == "in_vocab":
+                    made.append((motion.rotations, motion.root))
             pred = classifiers.predict(got)
             result[pool] = float(np.mean(pred == want))
             result[f"{pool}_confusions"] = sorted(
@@ -103,15 +118,21 @@ def main(argv: list[str] | None = None) -> int:
             if pool == "in_vocab":
                 for key in ("wrist_speed", "jerk"):
                     result[f"{key}_ratio"] = float(np.mean([g[key] for g in got]) / np.mean([g[key] for g in gt]))
+                result["fgd"] = float(fgd_from_embeddings(gt_emb, extractor.embed(made)))
+                # Per style: mean wrist speed, jerk, hold fraction and stroke rate, generated / ground truth.
+                result["by_style"] = {names[k]: {key: style_ratio(got, gt, want, key, k) for key in
+                                                 ("wrist_speed", "jerk", "hold_fraction", "gesture_rate")}
+                                      for k in sorted(set(want.tolist()))}
         result["seconds"] = round(time.perf_counter() - t, 1)
         rows.append(result)
         print(json.dumps(result), flush=True)
-    print("\n| strength | smoothing | in-vocabulary | held-out | wrist speed / GT | jerk / GT |\n"
-          "|---|---|---|---|---|---|")
+    print("\n| strength | smoothing | style guidance | in-vocabulary | held-out | wrist speed / GT | jerk / GT "
+          "| FGD vs GT |\n|---|---|---|---|---|---|---|---|")
     for r in rows:
         smooth = "default" if r["smoothing"] < 0 else f"{r['smoothing']:g}"
-        print(f"| {r['strength']:g} | {smooth} | {r['in_vocab']:.1%} | {r['held_out']:.1%} "
-              f"| {r['wrist_speed_ratio']:.2f} | {r['jerk_ratio']:.2f} |")
+        steer = "default" if r["style_guidance"] < 0 else f"{r['style_guidance']:g}"
+        print(f"| {r['strength']:g} | {smooth} | {steer} | {r['in_vocab']:.1%} | {r['held_out']:.1%} "
+              f"| {r['wrist_speed_ratio']:.2f} | {r['jerk_ratio']:.2f} | {r['fgd']:.2f} |")
     if args.json:
         args.json.write_text(json.dumps({"model_dir": args.model_dir or "models/starter", "split": args.split,
                                          "clips": len(clips), "ground_truth": gt_acc, "rows": rows}, indent=1))
