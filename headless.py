@@ -2,8 +2,8 @@
 
     blender -b scene.blend --python headless.py -- --rig RIG --audio speech.wav \\
         [--transcript speech.srt] [--style "calm teacher"] [--engine diffusion|rule] [--seed 0] \\
-        [--strength 2] [--part-strength arms=3 --part-strength head=1] [--steps 0] [--start-frame 1] \\
-        [--out result.blend] [--bvh result.bvh] [--json summary.json]
+        [--strength 2] [--part-strength arms=3 --part-strength head=1] [--style-guidance 1] [--steps 0] \\
+        [--start-frame 1] [--out result.blend] [--bvh result.bvh] [--json summary.json]
 
 The same runs with the ``bpy`` module from PyPI:  python headless.py -- --scene scene.blend ...
 Instead of --audio, --strip NAME takes a sound strip of the scene (its start and trims are respected);
@@ -66,6 +66,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--part-strength", action="append", default=[], metavar="PART=VALUE",
                    help=f"diffusion: one part's style strength ({', '.join(PARTS)}); repeatable")
     p.add_argument("--steps", type=int, default=0, help="diffusion: sampler steps (default 0: the model's)")
+    p.add_argument("--style-guidance", type=float, default=1.0,
+                   help="diffusion: style guidance, 0-4 (default 1, as the panel; 0: off)")
     p.add_argument("--start-frame", type=int, default=None, help="first frame for --audio (default: scene start)")
     p.add_argument("--out", help="save the result to this .blend")
     p.add_argument("--bvh", help="also write the canonical motion as BVH")
@@ -88,6 +90,7 @@ def _pick_rig(name: str | None):
 def _set_strengths(settings, args: argparse.Namespace) -> None:
     settings.style_strength = args.strength
     settings.sampler_steps = args.steps
+    settings.style_guidance = args.style_guidance
     parts = {}
     for item in args.part_strength:
         name, _, value = item.partition("=")

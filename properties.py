@@ -77,6 +77,12 @@ class GESTURA_PG_settings(bpy.types.PropertyGroup):
         name="Lower Body", default=2.0, min=0.0, max=6.0,
         description="Style strength of the pelvis, legs and root motion",
     )
+    style_guidance: FloatProperty(  # type: ignore[valid-type]
+        name="Style Guidance", default=1.0, min=0.0, soft_max=2.0, max=4.0,
+        description="How hard each sampler step is nudged towards the prompted style by the model's motion style "
+                    "encoder (0: off; 1: the starter model's tuned value; more follows the style harder and "
+                    "moves more energetically)",
+    )
     sampler_steps: IntProperty(  # type: ignore[valid-type]
         name="Steps", default=0, min=0, soft_max=100, max=1000,
         description="Sampler steps (0: the model's default); more steps are slower and can be smoother",

@@ -99,7 +99,8 @@ def engine_options(settings) -> EngineOptions:
             "right_hand": settings.strength_hands,
             "lower_body": settings.strength_lower_body,
         }
-    return EngineOptions(part_strength=part_strength, strength=settings.style_strength, steps=settings.sampler_steps)
+    return EngineOptions(part_strength=part_strength, strength=settings.style_strength, steps=settings.sampler_steps,
+                         style_guidance=settings.style_guidance)
 
 
 def gather_request(scene: bpy.types.Scene, settings) -> SceneRequest:

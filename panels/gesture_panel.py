@@ -42,6 +42,7 @@ class GESTURA_PT_generate(bpy.types.Panel):
         layout.prop(settings, "engine")
         if settings.engine == "diffusion":
             layout.prop(settings, "style_strength", slider=True)
+            layout.prop(settings, "style_guidance", slider=True)
             layout.prop(settings, "sampler_steps")
         layout.prop(settings, "seed")
         layout.separator()

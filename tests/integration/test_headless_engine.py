@@ -45,12 +45,13 @@ def test_bad_engine_flags_exit_2_with_the_allowed_values(scene_file, tmp_path, f
 def test_part_strengths_reach_the_settings_and_the_rule_engine_runs(scene_file, tmp_path):
     out = tmp_path / "result.blend"
     proc = _run("--scene", str(scene_file), "--audio", str(EXAMPLE_WAV), "--engine", "rule", "--strength", "3",
-                "--part-strength", "arms=5", "--part-strength", "head=0.5", "--steps", "8", "--out", str(out))
+                "--part-strength", "arms=5", "--part-strength", "head=0.5", "--steps", "8", "--style-guidance", "0.5",
+                "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["ok"] and summary["engine"] == "rule"
     bpy.ops.wm.open_mainfile(filepath=str(out))
     settings = bpy.context.scene.gestura
-    assert settings.use_part_strength and settings.sampler_steps == 8
+    assert settings.use_part_strength and settings.sampler_steps == 8 and settings.style_guidance == 0.5
     assert (settings.style_strength, settings.strength_arms, settings.strength_head, settings.strength_torso) == \
         pytest.approx((3.0, 5.0, 0.5, 3.0))

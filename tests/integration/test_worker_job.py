@@ -95,13 +95,13 @@ def test_engine_defaults_to_diffusion_with_its_options(scene):
     strength = settings.bl_rna.properties["style_strength"]
     assert (strength.default, strength.hard_min, strength.hard_max) == (2.0, 0.0, 6.0)
     assert settings.sampler_steps == 0 and not settings.use_part_strength
-    assert engine_options(settings) == EngineOptions(strength=2.0, part_strength={}, steps=0)
+    assert engine_options(settings) == EngineOptions(strength=2.0, part_strength={}, steps=0, style_guidance=1.0)
 
-    settings.style_strength, settings.sampler_steps = 3.5, 12
+    settings.style_strength, settings.sampler_steps, settings.style_guidance = 3.5, 12, 0.0
     settings.use_part_strength = True
     settings.strength_arms, settings.strength_hands, settings.strength_head = 5.0, 0.5, 1.0
     options = engine_options(settings)
-    assert options.strength == pytest.approx(3.5) and options.steps == 12
+    assert options.strength == pytest.approx(3.5) and options.steps == 12 and options.style_guidance == 0.0
     assert options.part_strength["left_arm"] == options.part_strength["right_arm"] == pytest.approx(5.0)
     assert options.part_strength["left_hand"] == options.part_strength["right_hand"] == pytest.approx(0.5)
     assert options.part_strength["head"] == pytest.approx(1.0)
