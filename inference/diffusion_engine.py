@@ -426,10 +426,9 @@ def sample_latents(model: DiffusionModel, audio_feats: np.ndarray, text_feats: n
     pick = torch.as_tensor(np.maximum(part_pass, 0), device=dev)  # each part's conditional pass
     part_idx = torch.arange(p, device=dev)
 
-    # Style guidance: each prompted part's target code (its pass's code there) and which parts are guided.
-    guided = torch.as_tensor(np.asarray(style.part_style) >= 0, device=dev) & (weights > 0)
-    targets = torch.stack([torch.as_tensor(pass_codes[max(int(k), 0), j]) if len(pass_codes) else
-                           torch.zeros(style.style_codes.shape[-1]) for j, k in enumerate(part_pass)]).to(dev)
+    # Style guidance: each prompted part's own code is its target; parts at strength 0 are left alone.
+    guided = torch.as_tensor(style.mask, device=dev) & (weights > 0)
+    targets = torch.as_tensor(style.codes, device=dev)
 
     def sigma_of(steps: torch.Tensor) -> float:
         return float(schedule.alpha_sigma(steps[:1].cpu())[1][0])

@@ -2,13 +2,15 @@
 validation split: the figures that choose a model's default strength without looking at the test split.
 
     .venv/bin/python tools/tune_guidance.py --corpus /tmp/corpus20 --model-dir models/starter \
-        --strengths 1 2 3 4 [--smoothings 0 0.7] [--clips 100] [--steps 8]
+        --strengths 1 2 3 4 [--smoothings 0 0.7] [--style-guidances 0 1] [--clips 100] [--steps 8]
 
 The style classifier is the evaluation's (training/evaluate/quality.py: logistic regression on 16 motion
 statistics of the train split's pure clips; its features are cached in .cache/). Each pure validation clip is
 generated from its recorded description (in-vocabulary) and from a held-out description of the same style,
-with the same seed; the table gives style accuracy, wrist speed and wrist jerk against ground truth for each
-strength and output smoothing (the Gaussian low-pass on the decoded motion, in frames).
+with the same seed; the table gives style accuracy, wrist speed and wrist jerk against ground truth, and the FGD of
+the in-vocabulary takes against these clips' ground truth, for each strength, output smoothing (the Gaussian
+low-pass on the decoded motion, in frames) and style guidance; --json adds per-style ratios of wrist speed, jerk,
+hold fraction and stroke rate.
 """
 
 from __future__ import annotations
