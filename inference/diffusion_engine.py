@@ -264,10 +264,13 @@ def prompt_style_codes(model: DiffusionModel, prompt: str, backbone_name: str = 
 
 def motion_style_codes(model: DiffusionModel, motion: CanonicalMotion) -> np.ndarray:
     """Per-part codes (P, dim) of an example motion through the motion autoencoder and the style encoder."""
-    z = encode_motion(model, motion.rotations, motion.root)
-    if z.shape[1] < 4:
-        raise InputError("The example motion is too short to read a style from (at least half a second)")
-    return model.style_encoder(z.float()).cpu().numpy()[0]
+    import torch
+
+    with torch.inference_mode():  # also when called outside the engine's own inference block
+        z = encode_motion(model, motion.rotations, motion.root)
+        if z.shape[1] < 4:
+            raise InputError("The example motion is too short to read a style from (at least half a second)")
+        return model.style_encoder(z.float()).cpu().numpy()[0]
 
 
 # ---------------------------------------------------------------------------------------------------------

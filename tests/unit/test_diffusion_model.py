@@ -217,18 +217,31 @@ def test_a_style_guidance_step_moves_only_the_guided_parts_towards_their_codes()
 
 
 def test_style_guidance_brings_the_motion_closer_to_the_prompted_style(speech) -> None:
-    from gestura.inference.diffusion_engine import encode_motion, load_model, prompt_style_codes
+    from gestura.inference.diffusion_engine import load_model, motion_style_codes, prompt_style_codes
 
     model = load_model(MODEL)
     prompt = "a thoughtful professor"
     target = prompt_style_codes(model, prompt).style_codes[0]
 
     def similarity(motion) -> float:  # noqa: ANN001
-        codes = model.style_encoder(encode_motion(model, motion.rotations, motion.root).float())
-        return float((codes.detach().cpu().numpy()[0] * target)[1:6].sum(-1).mean())
+        return float((motion_style_codes(model, motion) * target)[1:6].sum(-1).mean())
 
     plain = [similarity(generate(speech, prompt, seed=s, style_guidance=0.0)) for s in range(2)]
     steered = [similarity(generate(speech, prompt, seed=s, style_guidance=1.0)) for s in range(2)]
     assert np.mean(steered) > np.mean(plain) + 0.03, (plain, steered)  # same seeds: 0 without guidance
     with pytest.raises(InputError, match="Style guidance"):
         generate(speech, prompt, style_guidance=float("nan"))
+
+
+def test_an_example_motion_gives_unit_codes_per_part_and_a_too_short_one_a_clear_error(speech) -> None:
+    from gestura.inference.diffusion_engine import load_model, motion_style_codes
+    from gestura.inference.motion import CanonicalMotion
+
+    model = load_model(MODEL)
+    motion = generate(speech, "an angry man")
+    codes = motion_style_codes(model, motion)  # outside any inference block, as a script would call it
+    assert codes.shape == (7, model.style_encoder.config.dim)
+    assert np.allclose(np.linalg.norm(codes, axis=-1), 1.0, atol=1e-4)
+    short = CanonicalMotion(motion.rotations[:8], motion.root[:8], motion.fps)
+    with pytest.raises(InputError, match="too short"):
+        motion_style_codes(model, short)
