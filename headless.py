@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import sys
 import traceback
@@ -87,10 +88,18 @@ def _pick_rig(name: str | None):
     return from_scene[0]
 
 
+def _set_checked(settings, name: str, value: float, flag: str) -> None:
+    """Set a number, refusing what Blender's property would silently clamp (or a nan); ``flag`` names it."""
+    prop = settings.bl_rna.properties[name]
+    if not math.isfinite(value) or not prop.hard_min <= value <= prop.hard_max:
+        raise LookupError(f"{flag}{value:g}: the value is between {prop.hard_min:g} and {prop.hard_max:g}")
+    setattr(settings, name, value)
+
+
 def _set_strengths(settings, args: argparse.Namespace) -> None:
-    settings.style_strength = args.strength
-    settings.sampler_steps = args.steps
-    settings.style_guidance = args.style_guidance
+    _set_checked(settings, "style_strength", args.strength, "--strength ")
+    _set_checked(settings, "sampler_steps", args.steps, "--steps ")
+    _set_checked(settings, "style_guidance", args.style_guidance, "--style-guidance ")
     parts = {}
     for item in args.part_strength:
         name, _, value = item.partition("=")
@@ -102,7 +111,8 @@ def _set_strengths(settings, args: argparse.Namespace) -> None:
             raise LookupError(f"--part-strength {item!r}: the value is a number, e.g. arms=3") from None
     settings.use_part_strength = bool(parts)
     for name in PARTS:
-        setattr(settings, f"strength_{name}", parts.get(name, args.strength))
+        flag = f"--part-strength {name}=" if name in parts else "--strength "
+        _set_checked(settings, f"strength_{name}", parts.get(name, args.strength), flag)
 
 
 def run(args: argparse.Namespace) -> dict:

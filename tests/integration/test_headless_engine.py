@@ -31,6 +31,11 @@ def _run(*args: str) -> subprocess.CompletedProcess:
         (["--engine", "magic"], "Unknown engine 'magic'; available: diffusion, rule"),
         (["--part-strength", "tail=2"], "the part is one of head, torso, arms, hands, lower_body"),
         (["--part-strength", "arms=lots"], "the value is a number"),
+        (["--style-guidance", "-1"], "--style-guidance -1: the value is between 0 and 4"),
+        (["--style-guidance", "nan"], "--style-guidance nan: the value is between 0 and 4"),
+        (["--strength", "9"], "--strength 9: the value is between 0 and 6"),
+        (["--part-strength", "arms=7"], "--part-strength arms=7: the value is between 0 and 6"),
+        (["--steps", "-3"], "--steps -3: the value is between 0 and 1000"),
     ],
 )
 def test_bad_engine_flags_exit_2_with_the_allowed_values(scene_file, tmp_path, flags, message):
